@@ -1,0 +1,90 @@
+"""Around every request: the request id, client authentication by API key, the access log line, metrics."""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+import uuid
+
+from flask import Flask, Response, current_app, g, request
+
+from ..context import request_id
+from ..errors import Unauthorized
+from .keys import find_key_name
+
+log = logging.getLogger("zoho_gateway.access")
+
+#: An inbound X-Request-ID is kept only when it is this harmless; anything else is replaced, never reflected.
+REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,128}")
+#: Routes anyone may call: probes, the API description, the docs page.
+PUBLIC_ENDPOINTS = frozenset({"health.healthz", "health.readyz", "docs.openapi", "docs.page", "static"})
+
+
+def _begin() -> None:
+    g.started = time.perf_counter()
+    inbound = request.headers.get("X-Request-ID", "")
+    rid = inbound if REQUEST_ID.fullmatch(inbound) else uuid.uuid4().hex
+    g.request_id = rid
+    g.request_id_token = request_id.set(rid)
+    g.client = "-"
+
+
+def _authenticate() -> None:
+    """Set ``g.client`` to the key's name; raise Unauthorized (401) before any upstream call."""
+    if request.method == "OPTIONS" or request.endpoint in PUBLIC_ENDPOINTS or request.endpoint is None:
+        return
+    keys = current_app.extensions["zoho_gateway"].config.api_keys
+    if not keys:
+        g.client = "anonymous"
+        return
+    presented = request.headers.get("X-API-Key", "")
+    if not presented:
+        scheme, _, value = request.headers.get("Authorization", "").partition(" ")
+        if scheme.lower() == "bearer":
+            presented = value.strip()
+    if not presented:
+        raise Unauthorized("Send your API key as 'Authorization: Bearer <key>' or 'X-API-Key: <key>'")
+    name = find_key_name(presented, keys)
+    if name is None:
+        raise Unauthorized("The API key is not valid")
+    g.client = name
+
+
+def _finish(response: Response) -> Response:
+    rid = g.get("request_id") or request_id.get()
+    response.headers["X-Request-ID"] = rid
+    started = g.get("started")
+    duration = time.perf_counter() - started if started is not None else 0.0
+    rule = request.url_rule.rule if request.url_rule is not None else "unmatched"
+    gateway = current_app.extensions["zoho_gateway"]
+    gateway.metrics.request(rule, request.method, response.status_code, duration)
+    log.info(
+        "%s %s %s",
+        request.method,
+        request.path,
+        response.status_code,
+        extra={
+            "event": "access",
+            "method": request.method,
+            "path": request.path,
+            "status": response.status_code,
+            "duration_ms": round(duration * 1000, 2),
+            "client": g.get("client", "-"),
+            "remote_addr": request.remote_addr,
+        },
+    )
+    return response
+
+
+def _teardown(_exc: BaseException | None) -> None:
+    token = g.pop("request_id_token", None)
+    if token is not None:
+        request_id.reset(token)
+
+
+def init_app(app: Flask) -> None:
+    app.before_request(_begin)
+    app.before_request(_authenticate)
+    app.after_request(_finish)
+    app.teardown_request(_teardown)

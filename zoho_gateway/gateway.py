@@ -1,0 +1,101 @@
+"""The runtime object: everything a running gateway holds (store, transport, token cache, Zoho client).
+
+Built once per process by ``create_app`` and kept in ``app.extensions["zoho_gateway"]``; never a
+module global, so tests can run several gateways side by side.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass
+
+from .config import Config, ConfigError
+from .metrics import Metrics
+from .state import Store, StoreUnavailable, open_store
+from .state.sealing import Sealer, SealError
+from .zoho.client import ServiceDeskClient
+from .zoho.oauth import ZohoOAuth
+from .zoho.retry import RetryPolicy
+from .zoho.tokens import TOKEN_KEY, TokenManager
+from .zoho.transport import Transport
+
+log = logging.getLogger("zoho_gateway")
+
+
+@dataclass
+class Gateway:
+    config: Config
+    store: Store
+    transport: Transport
+    oauth: ZohoOAuth
+    tokens: TokenManager
+    zoho: ServiceDeskClient
+    metrics: Metrics
+
+    def close(self) -> None:
+        self.transport.close()
+        self.store.close()
+
+
+def _check_sealer(store: Store, sealer: Sealer) -> None:
+    """Fail the start, not every request, when GATEWAY_STATE_KEY cannot open the stored token."""
+    import json
+
+    try:
+        raw = store.get(TOKEN_KEY)
+    except StoreUnavailable:
+        log.warning("shared state unreachable at start-up; the stored token was not checked")
+        return
+    if raw is None:
+        return
+    try:
+        record = json.loads(raw)
+        sealer.open(record["t"], bool(record.get("enc")))
+    except SealError as exc:
+        raise ConfigError(f"GATEWAY_STATE_KEY: {exc} (fix the key, or run 'flask zoho token forget')") from None
+    except (ValueError, KeyError, TypeError):
+        return
+
+
+def build_gateway(config: Config) -> Gateway:
+    """Wire every part from ``config``. Raises ConfigError for a bad state URL or key."""
+    try:
+        store = open_store(config.state_url)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+    try:
+        sealer = Sealer(config.state_key)
+    except ValueError:
+        raise ConfigError("GATEWAY_STATE_KEY must be a Fernet key (32 url-safe base64 bytes; see README)") from None
+    _check_sealer(store, sealer)
+    threads = int(os.environ.get("GATEWAY_THREADS", "0") or 0) or 32
+    transport = Transport(connect_timeout=config.connect_timeout, read_timeout=config.timeout, maxsize=max(threads, 4))
+    metrics = Metrics()
+    oauth = ZohoOAuth(
+        transport, accounts_url=config.accounts_url, client_id=config.client_id, client_secret=config.client_secret
+    )
+    # The mint lock's lease outlives the slowest mint (three tries, each up to the time-outs), so it never lapses
+    # under a live holder; waiters give up a little after one try's time, never hanging a client.
+    lease = 3 * (config.connect_timeout + config.timeout) + 2
+    tokens = TokenManager(
+        oauth=oauth,
+        refresh_token=config.refresh_token,
+        store=store,
+        sealer=sealer,
+        refresh_margin=config.token_refresh_margin,
+        lock_lease=lease,
+        lock_wait=config.timeout + 2,
+        backoff_throttled=config.token_backoff_throttled,
+        backoff_invalid=config.token_backoff_invalid,
+        backoff_unreachable=config.token_backoff_unreachable,
+        on_mint=metrics.token_mint,
+    )
+    client = ServiceDeskClient(
+        base_url=config.api_base_url,
+        transport=transport,
+        tokens=tokens,
+        policy=RetryPolicy(budget=config.retry_budget),
+        observe=metrics.upstream_call,
+    )
+    return Gateway(config, store, transport, oauth, tokens, client, metrics)

@@ -1,0 +1,88 @@
+"""Logging: JSON lines (python-json-logger) configured from ``logging.ini``, with the request id and redaction.
+
+Redaction happens in the formatter, the one place every line passes through, because
+``logging.config.fileConfig`` cannot attach filters. It scrubs values of sensitive keys and
+anything shaped like a Zoho token, an OAuth header or a bearer key, wherever it appears.
+"""
+
+from __future__ import annotations
+
+import logging
+import logging.config
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+from pythonjsonlogger.json import JsonFormatter
+
+from .context import request_id
+
+#: Keys whose values never reach a log line.
+SENSITIVE_KEYS = frozenset(
+    {
+        "access_token",
+        "refresh_token",
+        "client_secret",
+        "authorization",
+        "api_key",
+        "x-api-key",
+        "token",
+        "password",
+        "secret",
+        "state_key",
+    }
+)
+
+#: Patterns of secrets inside free text: Zoho tokens (1000.<hex>.<hex>), OAuth/Bearer headers, key=value pairs.
+SECRET_PATTERNS = (
+    re.compile(r"1000\.[0-9a-fA-F]{8,}\.[0-9a-fA-F]{8,}"),
+    re.compile(r"(?i)(zoho-oauthtoken|bearer)\s+[^\s\"',;]+"),
+    re.compile(r"(?i)((?:access_token|refresh_token|client_secret|api[_-]?key)[\"']?\s*[=:]\s*[\"']?)[^\s\"'&,;]+"),
+)
+
+REDACTED = "[REDACTED]"
+_configured = False
+
+
+def redact_text(text: str) -> str:
+    """``text`` with every secret-shaped part replaced."""
+    for pattern in SECRET_PATTERNS:
+        if pattern.groups:
+            text = pattern.sub(lambda m: f"{m.group(1)}{REDACTED}", text)
+        else:
+            text = pattern.sub(REDACTED, text)
+    return text
+
+
+def _redact(value: Any, key: str | None = None) -> Any:
+    if key is not None and key.lower() in SENSITIVE_KEYS and value is not None:
+        return REDACTED
+    if isinstance(value, str):
+        return redact_text(value)
+    if isinstance(value, dict):
+        return {k: _redact(v, str(k)) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_redact(v) for v in value]
+    return value
+
+
+class GatewayJsonFormatter(JsonFormatter):
+    """JSON lines with ``request_id`` on every line and secrets scrubbed."""
+
+    def add_fields(self, log_data: dict[str, Any], record: logging.LogRecord, message_dict: dict[str, Any]) -> None:
+        super().add_fields(log_data, record, message_dict)
+        log_data.setdefault("request_id", request_id.get())
+        for key in list(log_data):
+            log_data[key] = _redact(log_data[key], key if key not in ("message", "exc_info") else None)
+
+
+def configure_logging(log_file: str, ini_path: str | None = None) -> None:
+    """Apply ``logging.ini`` once per process, writing the rotating file at ``log_file``."""
+    global _configured
+    if _configured:
+        return
+    ini = ini_path or os.environ.get("GATEWAY_LOGGING_INI") or str(Path(__file__).resolve().parent.parent / "logging.ini")
+    Path(log_file).parent.mkdir(parents=True, exist_ok=True)
+    logging.config.fileConfig(ini, defaults={"logfile": log_file}, disable_existing_loggers=False)
+    _configured = True

@@ -1,0 +1,127 @@
+"""The ServiceDesk Plus v3 client: create and read requests, with auth, retries and error mapping.
+
+Owns transport concerns only; what an answer means is decided by :mod:`.parser`.
+Raises only :mod:`zoho_gateway.errors` exceptions.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+from urllib.parse import quote, urlencode
+
+from ..errors import ZohoAuthFailed, ZohoOutcomeUnknown, ZohoTimeout, ZohoUnavailable
+from .parser import Operation, TokenRejected, judge, parse_retry_after, request_entity
+from .retry import RetryPolicy
+from .tokens import TokenManager, fingerprint
+from .transport import NoAnswer, NotSent, Response, Transport, TransportError
+
+log = logging.getLogger("zoho_gateway.zoho")
+
+ACCEPT = "application/vnd.manageengine.sdp.v3+json"
+
+#: Called after every upstream attempt: (operation, outcome, seconds). Outcome is an HTTP status
+#: as a string or "not_sent" / "no_answer". Used for metrics; must not raise.
+CallObserver = Callable[[str, str, float], None]
+
+
+class ServiceDeskClient:
+    """Thread-safe. ``base_url`` is the SDP root (``https://host`` or ``https://host/app/<portal>``)."""
+
+    def __init__(
+        self,
+        *,
+        base_url: str,
+        transport: Transport,
+        tokens: TokenManager,
+        policy: RetryPolicy,
+        observe: CallObserver | None = None,
+    ) -> None:
+        self._requests_url = f"{base_url.rstrip('/')}/api/v3/requests"
+        self._transport = transport
+        self._tokens = tokens
+        self._policy = policy
+        self._observe = observe
+
+    def create_request(self, input_data: str) -> Mapping[str, Any]:
+        """POST a new request and return Zoho's entity.
+
+        Raises ZohoRejected (a client value refused), ZohoUnavailable (Zoho unreachable: the request
+        never left, so nothing was created), ZohoOutcomeUnknown (sent, no answer: the ticket may exist),
+        ZohoAuthFailed, ZohoBadResponse. Never re-sends a POST that may have arrived.
+        """
+        body = urlencode({"input_data": input_data}).encode()
+        return request_entity(self._call("POST", self._requests_url, body, "create"))
+
+    def get_request(self, ticket_id: str) -> Mapping[str, Any]:
+        """GET one request by id (digits only, validated by the caller). Raises TicketNotFound and the above."""
+        return request_entity(self._call("GET", f"{self._requests_url}/{quote(ticket_id, safe='')}", None, "get"))
+
+    def _call(self, method: str, url: str, body: bytes | None, operation: Operation) -> dict[str, Any]:
+        for auth_attempt in (1, 2):
+            token = self._tokens.access_token()
+            headers = {"Authorization": f"Zoho-oauthtoken {token}", "Accept": ACCEPT}
+            if body is not None:
+                headers["Content-Type"] = "application/x-www-form-urlencoded"
+            answer = self._send(method, url, headers, body, operation)
+            try:
+                return judge(answer.status, answer.body, operation, answer.headers.get("Retry-After"))
+            except TokenRejected:
+                if auth_attempt == 2:
+                    raise ZohoAuthFailed(
+                        "Zoho refused a freshly minted access token: check the OAuth scopes, ZOHO_DC and ZOHO_API_BASE_URL"
+                    ) from None
+                log.info("Zoho answered 401; refreshing the token once", extra={"token_fp": fingerprint(token)})
+                self._tokens.invalidate(token)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _send(self, method: str, url: str, headers: dict[str, str], body: bytes | None, operation: str) -> Response:
+        """Send with the retry policy. Returns the last answer (any status) or raises a mapped error."""
+        started = time.monotonic()
+        attempt = 0
+        while True:
+            attempt += 1
+            error: TransportError | None = None
+            answer: Response | None = None
+            try:
+                answer = self._transport.request(method, url, headers=headers, body=body)
+                self._notify(operation, str(answer.status), answer.elapsed)
+            except TransportError as exc:
+                error = exc
+                self._notify(operation, "not_sent" if isinstance(exc, NotSent) else "no_answer", 0.0)
+            status = answer.status if answer is not None else None
+            retryable = self._policy.may_retry(method, error=error, status=status)
+            if retryable and attempt < self._policy.max_attempts:
+                retry_after = None
+                if answer is not None and answer.headers.get("Retry-After"):
+                    retry_after = float(parse_retry_after(answer.headers.get("Retry-After"), default=1))
+                pause = self._policy.delay(attempt, retry_after)
+                if time.monotonic() - started + pause < self._policy.budget:
+                    log.info(
+                        "retrying Zoho call",
+                        extra={"operation": operation, "attempt": attempt, "outcome": status or type(error).__name__},
+                    )
+                    self._notify(operation, "retry", 0.0)
+                    time.sleep(pause)
+                    continue
+            if answer is not None:
+                return answer
+            raise self._map_transport_error(method, error)
+
+    def _notify(self, operation: str, outcome: str, seconds: float) -> None:
+        if self._observe is not None:
+            self._observe(operation, outcome, seconds)
+
+    @staticmethod
+    def _map_transport_error(method: str, error: TransportError | None) -> Exception:
+        if isinstance(error, NotSent):
+            return ZohoUnavailable("Zoho cannot be reached; nothing was sent", retry_after=5)
+        if isinstance(error, NoAnswer) and method == "POST":
+            return ZohoOutcomeUnknown(
+                "Zoho did not answer in time; the ticket may or may not have been created. Check before re-sending, "
+                "or re-send with the same Idempotency-Key",
+                retry_after=5,
+            )
+        return ZohoTimeout("Zoho did not answer in time", retry_after=5)

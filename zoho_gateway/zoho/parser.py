@@ -1,0 +1,179 @@
+"""Pure parser: judges every ServiceDesk Plus answer by its body and simplifies the ticket entity.
+
+One function, :func:`judge`, maps (HTTP status, body) to the decoded JSON or to a typed
+:mod:`zoho_gateway.errors` exception; :func:`simplify` turns the 70-field entity into the 5-field ticket.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any, Literal, TypedDict
+
+from ..errors import (
+    GatewayError,
+    TicketNotFound,
+    ZohoAuthFailed,
+    ZohoBadResponse,
+    ZohoRateLimited,
+    ZohoRejected,
+    ZohoUnavailable,
+)
+
+Operation = Literal["create", "get"]
+
+
+class Ticket(TypedDict):
+    """The ticket as clients see it."""
+
+    ticket_id: str
+    status: str | None
+    technician_assigned: str
+    technician_contact_email: str | None
+    technician_comments: str | None
+
+
+class TokenRejected(Exception):
+    """Zoho answered 401: the access token is invalid or expired. Handled by the client (refresh, retry once)."""
+
+
+#: SDP detail codes that mean "a value the client supplied was refused": the client can fix these.
+CLIENT_VALUE_CODES = frozenset({4001, 4003, 4008, 4009, 4012, 4014, 4016, 4021})
+#: SDP detail codes that mean our credentials lack a permission or licence: an operator must act.
+PERMISSION_CODES = frozenset({4002, 4022, 7001})
+
+MAX_ZOHO_MESSAGE = 300
+
+
+def parse_retry_after(value: str | None, *, default: int = 1, cap: int = 60) -> int:
+    """Seconds from a ``Retry-After`` header (delta-seconds form); ``default`` when absent or unparsable."""
+    if value:
+        try:
+            return max(0, min(cap, int(float(value.strip()))))
+        except ValueError:
+            pass
+    return default
+
+
+def _decode(body: bytes) -> Any:
+    try:
+        return json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        return None
+
+
+def _status_entries(envelope: Any) -> list[Mapping[str, Any]]:
+    """``response_status`` is an object for single entities and a list for list calls."""
+    if isinstance(envelope, Mapping):
+        return [envelope]
+    if isinstance(envelope, list):
+        return [e for e in envelope if isinstance(e, Mapping)]
+    return []
+
+
+def _failed(entries: list[Mapping[str, Any]]) -> bool:
+    for entry in entries:
+        status = str(entry.get("status", "")).lower()
+        code = entry.get("status_code")
+        if status == "failed" or (isinstance(code, int) and code >= 4000):
+            return True
+    return False
+
+
+def _messages(entries: list[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+    found: list[Mapping[str, Any]] = []
+    for entry in entries:
+        messages = entry.get("messages")
+        if isinstance(messages, list):
+            found.extend(m for m in messages if isinstance(m, Mapping))
+    return found
+
+
+def _text(value: Any) -> str:
+    return str(value)[:MAX_ZOHO_MESSAGE] if value is not None else ""
+
+
+def _failure(http_status: int, messages: list[Mapping[str, Any]], operation: Operation) -> GatewayError:
+    codes = [m.get("status_code") for m in messages]
+    zoho_codes = [c for c in codes if isinstance(c, int)]
+    if 4007 in zoho_codes or (http_status == 404 and operation == "get"):
+        return TicketNotFound("No ticket with that id exists in Zoho")
+    if 4015 in zoho_codes or http_status == 429:
+        return ZohoRateLimited("Zoho is rate-limiting API calls; retry later", retry_after=5)
+    if any(c in PERMISSION_CODES for c in zoho_codes) or http_status == 403:
+        return ZohoAuthFailed("Zoho refused the gateway's permissions for this operation", zoho_codes=zoho_codes)
+    rejected = [m for m in messages if m.get("status_code") in CLIENT_VALUE_CODES]
+    if rejected and operation == "create":
+        fields: dict[str, list[str]] = {}
+        for m in rejected:
+            field = _text(m.get("field")) or "_ticket"
+            fields.setdefault(field, []).append(_text(m.get("message")) or f"Zoho code {m.get('status_code')}")
+        first = rejected[0]
+        return ZohoRejected(
+            f"Zoho rejected the ticket: {_text(first.get('message')) or 'invalid value'}",
+            fields=fields,
+            zoho_codes=zoho_codes,
+        )
+    if http_status >= 500:
+        return ZohoBadResponse("Zoho failed with a server error", upstream_status=http_status, zoho_codes=zoho_codes)
+    return ZohoBadResponse("Zoho refused the call", upstream_status=http_status, zoho_codes=zoho_codes)
+
+
+def judge(http_status: int, body: bytes, operation: Operation, retry_after: str | None = None) -> dict[str, Any]:
+    """Decide from the status and the body whether a ServiceDesk Plus answer is a success.
+
+    Returns the decoded JSON object on success. Raises ``TokenRejected`` on HTTP 401 and a
+    :class:`GatewayError` subclass otherwise: ``TicketNotFound`` (4007 or 404 on a read),
+    ``ZohoRejected`` (a client value refused on create), ``ZohoRateLimited``/``ZohoUnavailable``
+    (429, 503, 504: retry later), ``ZohoAuthFailed`` (403, 4002), ``ZohoBadResponse`` (anything unusable).
+    """
+    if http_status == 401:
+        raise TokenRejected()
+    data = _decode(body)
+    if http_status == 429:
+        raise ZohoRateLimited("Zoho is rate-limiting API calls; retry later", retry_after=parse_retry_after(retry_after, default=5))
+    if http_status in (503, 504):
+        # Zoho (or a proxy before it) is overloaded or timed out: whatever the body says, retry later.
+        raise ZohoUnavailable("Zoho is temporarily unavailable", retry_after=parse_retry_after(retry_after, default=5))
+    if not isinstance(data, Mapping):
+        if http_status == 404 and operation == "get":
+            raise TicketNotFound("No ticket with that id exists in Zoho")
+        raise ZohoBadResponse("Zoho answered with a body that is not JSON", upstream_status=http_status)
+    entries = _status_entries(data.get("response_status"))
+    if _failed(entries) or http_status >= 300:
+        raise _failure(http_status, _messages(entries), operation)
+    if not entries:
+        raise ZohoBadResponse("Zoho answered without a response_status", upstream_status=http_status)
+    return dict(data)
+
+
+def request_entity(answer: Mapping[str, Any]) -> Mapping[str, Any]:
+    """The ``request`` entity of a judged answer; ZohoBadResponse when it is missing or has no id."""
+    entity = answer.get("request")
+    if not isinstance(entity, Mapping) or not isinstance(entity.get("id"), (str, int)):
+        raise ZohoBadResponse("Zoho answered without a request entity")
+    return entity
+
+
+def _name(value: Any) -> str | None:
+    if isinstance(value, Mapping):
+        name = value.get("name")
+        return str(name) if name is not None else None
+    return None
+
+
+def simplify(entity: Mapping[str, Any]) -> Ticket:
+    """The 5-field client view of an SDP request entity (pure; tolerant of nulls and missing keys)."""
+    technician = entity.get("technician")
+    if not isinstance(technician, Mapping):
+        technician = {}
+    resolution = entity.get("resolution")
+    comments = resolution.get("content") if isinstance(resolution, Mapping) else None
+    email = technician.get("email_id")
+    return Ticket(
+        ticket_id=str(entity["id"]),
+        status=_name(entity.get("status")),
+        technician_assigned=_name(technician) or "Unassigned",
+        technician_contact_email=str(email) if email else None,
+        technician_comments=str(comments) if comments else None,
+    )
