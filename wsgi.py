@@ -1,13 +1,17 @@
-"""Production entry: ``gunicorn wsgi:app`` (settings in gunicorn.conf.py, read automatically)."""
+"""Production entry: ``gunicorn wsgi:app`` (settings in gunicorn.conf.py, read automatically).
+
+The ``flask`` command finds this file too; ``flask zoho ...`` may run before a refresh token exists.
+"""
 
 from __future__ import annotations
 
+import os
 import sys
 
 from zoho_gateway import ConfigError, create_app
 
 try:
-    app = create_app()
+    app = create_app(for_cli=os.path.basename(sys.argv[0]) == "flask")
 except ConfigError as exc:
     # One clear line naming the setting, not a traceback; gunicorn stops on a failed boot.
     print(f"zoho-gateway: configuration error: {exc}", file=sys.stderr)

@@ -9,18 +9,21 @@ from flask import Flask
 from .config import Config, ConfigError, load_config
 
 
-def create_app(env: Mapping[str, str] | None = None, *, sandbox: bool | None = None) -> Flask:
+def create_app(
+    env: Mapping[str, str] | None = None, *, sandbox: bool | None = None, for_cli: bool = False
+) -> Flask:
     """Build the gateway app. ``env`` replaces ``os.environ`` as the source of settings (tests).
 
     Raises ConfigError (one line naming the setting) when a setting is missing or malformed.
-    Nothing happens at import time; every part hooks in here.
+    Nothing happens at import time; every part hooks in here. ``for_cli`` relaxes the settings that the
+    ``flask zoho`` commands exist to produce (see ``load_config``).
     """
     from . import cli
-    from .api import access, errors, health, tickets
+    from .api import access, errors, health, openapi, tickets
     from .gateway import build_gateway
     from .logs import configure_logging
 
-    config: Config = load_config(env, sandbox=sandbox)
+    config: Config = load_config(env, sandbox=sandbox, for_cli=for_cli)
     configure_logging(config.log_file)
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = config.max_body_bytes
@@ -30,6 +33,22 @@ def create_app(env: Mapping[str, str] | None = None, *, sandbox: bool | None = N
     access.init_app(app)
     app.register_blueprint(tickets.bp)
     app.register_blueprint(health.bp)
+    app.register_blueprint(openapi.bp)
+    app.extensions["zoho_gateway_openapi"] = openapi.build_spec()
+    if config.cors_origins:
+        from flask_cors import CORS
+
+        # Exact origins only, and no credentials: clients authenticate with a header, never a cookie.
+        CORS(
+            app,
+            origins=list(config.cors_origins),
+            methods=["GET", "POST", "OPTIONS"],
+            allow_headers=["Authorization", "Content-Type", "Idempotency-Key", "X-Request-ID", "X-API-Key", "If-None-Match"],
+            expose_headers=["X-Request-ID", "Retry-After", "Idempotent-Replayed", "ETag", "RateLimit-Limit",
+                            "RateLimit-Remaining", "RateLimit-Reset"],
+            supports_credentials=False,
+            max_age=600,
+        )
     cli.init_app(app)
     return app
 

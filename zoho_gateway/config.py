@@ -117,8 +117,14 @@ def parse_api_keys(spec: str, source: str) -> list[tuple[str, str]]:
     return pairs
 
 
-def load_config(env: Mapping[str, str] | None = None, *, sandbox: bool | None = None) -> Config:
-    """Build the Config from ``env`` (default: ``os.environ``). Raises ConfigError, one line, on a bad setting."""
+def load_config(
+    env: Mapping[str, str] | None = None, *, sandbox: bool | None = None, for_cli: bool = False
+) -> Config:
+    """Build the Config from ``env`` (default: ``os.environ``). Raises ConfigError, one line, on a bad setting.
+
+    ``for_cli``: the ``flask zoho`` commands run before a refresh token or API keys exist (that is
+    what ``exchange-code`` is for), so those two are optional there.
+    """
     from .api.keys import digest_key  # local import: api.keys imports ApiKey from here
 
     env = os.environ if env is None else env
@@ -144,7 +150,7 @@ def load_config(env: Mapping[str, str] | None = None, *, sandbox: bool | None = 
         for name, value in (
             ("ZOHO_CLIENT_ID", client_id),
             ("ZOHO_CLIENT_SECRET", client_secret),
-            ("ZOHO_REFRESH_TOKEN", refresh_token),
+            ("ZOHO_REFRESH_TOKEN", "-" if for_cli else refresh_token),
         ):
             if not value:
                 raise ConfigError(f"{name} is required (or run with --sandbox to use the built-in Zoho simulator)")
@@ -164,7 +170,7 @@ def load_config(env: Mapping[str, str] | None = None, *, sandbox: bool | None = 
     if len(set(names)) != len(names):
         raise ConfigError("GATEWAY_API_KEYS: key names must be unique")
     allow_anonymous = _flag(env, "GATEWAY_ALLOW_ANONYMOUS")
-    if not pairs and not sandbox and not allow_anonymous:
+    if not pairs and not sandbox and not allow_anonymous and not for_cli:
         raise ConfigError(
             "GATEWAY_API_KEYS is required (name=key,...), or set GATEWAY_ALLOW_ANONYMOUS=1 to serve without keys"
         )

@@ -11,7 +11,9 @@ import os
 from dataclasses import dataclass
 
 from .config import Config, ConfigError
+from .idempotency import IdempotencyStore
 from .metrics import Metrics
+from .ratelimit import RateLimiter
 from .state import Store, StoreUnavailable, open_store
 from .state.sealing import Sealer, SealError
 from .zoho.client import ServiceDeskClient
@@ -32,6 +34,8 @@ class Gateway:
     tokens: TokenManager
     zoho: ServiceDeskClient
     metrics: Metrics
+    idempotency: IdempotencyStore
+    limiter: RateLimiter | None
 
     def close(self) -> None:
         self.transport.close()
@@ -98,4 +102,7 @@ def build_gateway(config: Config) -> Gateway:
         policy=RetryPolicy(budget=config.retry_budget),
         observe=metrics.upstream_call,
     )
-    return Gateway(config, store, transport, oauth, tokens, client, metrics)
+    # A claim outlives the slowest create (token mint included), so a live request never loses its key.
+    idempotency = IdempotencyStore(store, ttl=config.idempotency_ttl, in_flight_ttl=lease + config.timeout + 10)
+    limiter = RateLimiter(store, config.rate_limit) if config.rate_limit else None
+    return Gateway(config, store, transport, oauth, tokens, client, metrics, idempotency, limiter)

@@ -10,7 +10,7 @@ import uuid
 from flask import Flask, Response, current_app, g, request
 
 from ..context import request_id
-from ..errors import Unauthorized
+from ..errors import RateLimited, Unauthorized
 from .keys import find_key_name
 
 log = logging.getLogger("zoho_gateway.access")
@@ -51,9 +51,30 @@ def _authenticate() -> None:
     g.client = name
 
 
+def _rate_limit() -> None:
+    """Count the request against its client's limit; 429 with Retry-After past it. Probes are never limited."""
+    limiter = current_app.extensions["zoho_gateway"].limiter
+    if limiter is None or request.method == "OPTIONS" or request.endpoint in PUBLIC_ENDPOINTS:
+        return
+    if request.endpoint is None:
+        return
+    client = g.client if g.client not in ("-", "anonymous") else f"addr:{request.remote_addr}"
+    verdict = limiter.hit(client)
+    g.rate_limit = verdict
+    if not verdict.allowed:
+        current_app.extensions["zoho_gateway"].metrics.rate_limited.inc()
+        raise RateLimited(
+            f"Rate limit of {verdict.limit} requests per {int(limiter.window)}s exceeded; retry later",
+            retry_after=verdict.reset,
+        )
+
+
 def _finish(response: Response) -> Response:
     rid = g.get("request_id") or request_id.get()
     response.headers["X-Request-ID"] = rid
+    verdict = g.get("rate_limit")
+    if verdict is not None:
+        response.headers.update(verdict.headers())
     started = g.get("started")
     duration = time.perf_counter() - started if started is not None else 0.0
     rule = request.url_rule.rule if request.url_rule is not None else "unmatched"
@@ -86,5 +107,6 @@ def _teardown(_exc: BaseException | None) -> None:
 def init_app(app: Flask) -> None:
     app.before_request(_begin)
     app.before_request(_authenticate)
+    app.before_request(_rate_limit)
     app.after_request(_finish)
     app.teardown_request(_teardown)

@@ -3,18 +3,32 @@
 from __future__ import annotations
 
 import json
+import logging
 from typing import Any
 
-from flask import Blueprint, Response, current_app, request
+from flask import Blueprint, Response, current_app, g, request
 from marshmallow import ValidationError
 
-from ..errors import InvalidJSON, InvalidTicketId, InvalidTicket, UnsupportedMediaType
+from ..context import request_id
+from ..errors import (
+    GatewayError,
+    InvalidJSON,
+    InvalidTicket,
+    InvalidTicketId,
+    StateUnavailable,
+    UnsupportedMediaType,
+    ZohoBadResponse,
+    ZohoOutcomeUnknown,
+)
 from ..gateway import Gateway
+from ..idempotency import Replay, body_fingerprint, check_key
+from ..state import StoreUnavailable
 from ..zoho.parser import simplify
 from ..zoho.transform import to_input_data
 from .schemas import TICKET_ID, ticket_in
 
 bp = Blueprint("tickets", __name__)
+log = logging.getLogger("zoho_gateway.idempotency")
 
 
 def _gateway() -> Gateway:
@@ -79,11 +93,68 @@ def validate_ticket(payload: dict[str, Any]) -> dict[str, Any]:
     return ticket
 
 
+def _replay(replay: Replay) -> Response:
+    body = replay.body
+    if isinstance(body.get("details"), dict):
+        body = {**body, "details": {**body["details"], "request_id": request_id.get()}}
+    response = _json_response(body, replay.status)
+    response.headers.update(replay.headers)
+    response.headers["Idempotent-Replayed"] = "true"
+    return response
+
+
 @bp.post("/requests")
 def create_ticket() -> Response:
-    ticket = validate_ticket(read_json_object())
-    entity = _gateway().zoho.create_request(to_input_data(ticket))
-    return _json_response({"message": "Ticket created successfully", "zoho_ticket_id": str(entity["id"])}, 201)
+    """Create a ticket; with an ``Idempotency-Key`` header, at most one ticket per (client, key)."""
+    payload = read_json_object()
+    key = request.headers.get("Idempotency-Key")
+    if key is not None:
+        check_key(key)
+    ticket = validate_ticket(payload)
+    gateway = _gateway()
+    if key is None:
+        entity = gateway.zoho.create_request(to_input_data(ticket))
+        return _json_response({"message": "Ticket created successfully", "zoho_ticket_id": str(entity["id"])}, 201)
+
+    client, fingerprint = g.get("client", "-"), body_fingerprint(payload)
+    try:
+        replay = gateway.idempotency.begin(client, key, fingerprint)
+    except StoreUnavailable:
+        # Without the shared record we cannot promise a single ticket; refusing is the safe answer.
+        raise StateUnavailable("Idempotency records are unavailable; retry shortly", retry_after=5) from None
+    if replay is not None:
+        gateway.metrics.replays.inc()
+        return _replay(replay)
+    try:
+        entity = gateway.zoho.create_request(to_input_data(ticket))
+    except (ZohoOutcomeUnknown, ZohoBadResponse) as exc:
+        # Zoho may have created the ticket: the key is spent, and every repeat gets this same answer.
+        headers = {"Retry-After": str(exc.retry_after)} if exc.retry_after is not None else {}
+        _complete(gateway, client, key, fingerprint, Replay(exc.status, {"error": exc.summary, "details": exc.details()}, headers))
+        raise
+    except GatewayError:
+        # Nothing was created (refused value, Zoho unreachable before sending, no token): the key is free again.
+        _release(gateway, client, key)
+        raise
+    body = {"message": "Ticket created successfully", "zoho_ticket_id": str(entity["id"])}
+    _complete(gateway, client, key, fingerprint, Replay(201, body, {}))
+    return _json_response(body, 201)
+
+
+def _complete(gateway: Gateway, client: str, key: str, fingerprint: str, replay: Replay) -> None:
+    try:
+        gateway.idempotency.complete(client, key, fingerprint, replay)
+    except StoreUnavailable:
+        # The answer stands (the ticket exists). Repeats get 409 until the claim lapses; after that a repeat
+        # could create a second ticket, which is why this is logged as an error for an operator.
+        log.error("idempotency record could not be stored; the key's claim will lapse", extra={"client": client})
+
+
+def _release(gateway: Gateway, client: str, key: str) -> None:
+    try:
+        gateway.idempotency.release(client, key)
+    except StoreUnavailable:
+        pass
 
 
 @bp.get("/requests/<ticket_id>")

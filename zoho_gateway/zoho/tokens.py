@@ -218,6 +218,8 @@ class TokenManager:
         return minted.access_token
 
     def _mint_with_retries(self) -> MintedToken:
+        if not self._refresh_token:
+            raise TokenCredentialsRejected("ZOHO_REFRESH_TOKEN is not set")
         for pause in (*UNREACHABLE_PAUSES, None):
             try:
                 return self._oauth.refresh(self._refresh_token)
