@@ -10,6 +10,7 @@ import logging
 import os
 from dataclasses import dataclass
 
+from .cache import TicketCache
 from .config import Config, ConfigError
 from .idempotency import IdempotencyStore
 from .metrics import Metrics
@@ -36,6 +37,7 @@ class Gateway:
     metrics: Metrics
     idempotency: IdempotencyStore
     limiter: RateLimiter | None
+    cache: TicketCache
 
     def close(self) -> None:
         self.transport.close()
@@ -105,4 +107,5 @@ def build_gateway(config: Config) -> Gateway:
     # A claim outlives the slowest create (token mint included), so a live request never loses its key.
     idempotency = IdempotencyStore(store, ttl=config.idempotency_ttl, in_flight_ttl=lease + config.timeout + 10)
     limiter = RateLimiter(store, config.rate_limit) if config.rate_limit else None
-    return Gateway(config, store, transport, oauth, tokens, client, metrics, idempotency, limiter)
+    cache = TicketCache(store, ttl=config.cache_ttl, fetch_timeout=config.timeout + config.retry_budget, metrics=metrics)
+    return Gateway(config, store, transport, oauth, tokens, client, metrics, idempotency, limiter, cache)

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
+from collections.abc import Mapping
 from typing import Any
 
 from flask import Blueprint, Response, current_app, g, request
@@ -113,7 +115,7 @@ def create_ticket() -> Response:
     ticket = validate_ticket(payload)
     gateway = _gateway()
     if key is None:
-        entity = gateway.zoho.create_request(to_input_data(ticket))
+        entity = _create(gateway, ticket)
         return _json_response({"message": "Ticket created successfully", "zoho_ticket_id": str(entity["id"])}, 201)
 
     client, fingerprint = g.get("client", "-"), body_fingerprint(payload)
@@ -126,7 +128,7 @@ def create_ticket() -> Response:
         gateway.metrics.replays.inc()
         return _replay(replay)
     try:
-        entity = gateway.zoho.create_request(to_input_data(ticket))
+        entity = _create(gateway, ticket)
     except (ZohoOutcomeUnknown, ZohoBadResponse) as exc:
         # Zoho may have created the ticket: the key is spent, and every repeat gets this same answer.
         headers = {"Retry-After": str(exc.retry_after)} if exc.retry_after is not None else {}
@@ -139,6 +141,13 @@ def create_ticket() -> Response:
     body = {"message": "Ticket created successfully", "zoho_ticket_id": str(entity["id"])}
     _complete(gateway, client, key, fingerprint, Replay(201, body, {}))
     return _json_response(body, 201)
+
+
+def _create(gateway: Gateway, ticket: dict[str, Any]) -> Mapping[str, Any]:
+    entity = gateway.zoho.create_request(to_input_data(ticket))
+    # Zoho's answer is the ticket as it is now: a poll right after the create needs no upstream call.
+    gateway.cache.prime(simplify(entity))
+    return entity
 
 
 def _complete(gateway: Gateway, client: str, key: str, fingerprint: str, replay: Replay) -> None:
@@ -157,9 +166,30 @@ def _release(gateway: Gateway, client: str, key: str) -> None:
         pass
 
 
+def _etag_matches(header: str | None, etag: str) -> bool:
+    if not header:
+        return False
+    if header.strip() == "*":
+        return True
+    # Weak comparison (RFC 9110 §13.1.2): W/"x" matches "x".
+    return any(candidate.strip().removeprefix("W/") == etag for candidate in header.split(","))
+
+
 @bp.get("/requests/<ticket_id>")
 def get_ticket(ticket_id: str) -> Response:
+    """The 5-field ticket, at most GATEWAY_CACHE_TTL seconds old, with an ETag (304 on If-None-Match)."""
     if not TICKET_ID.fullmatch(ticket_id):
         raise InvalidTicketId("Ticket ids are digits only (at most 20)")
-    entity = _gateway().zoho.get_request(ticket_id)
-    return _json_response(simplify(entity))
+    gateway = _gateway()
+    ticket = gateway.cache.read(ticket_id, lambda: simplify(gateway.zoho.get_request(ticket_id)))
+    body = json.dumps(ticket, ensure_ascii=False)
+    etag = f'"{hashlib.sha256(body.encode()).hexdigest()[:20]}"'
+    # Say what the cache does: the answer may be up to the cache's TTL old; with the cache off, revalidate.
+    cache_control = f"private, max-age={int(gateway.cache.ttl)}" if gateway.cache.enabled else "no-cache"
+    if _etag_matches(request.headers.get("If-None-Match"), etag):
+        response = Response(status=304)
+    else:
+        response = Response(body, status=200, mimetype="application/json")
+    response.headers["ETag"] = etag
+    response.headers["Cache-Control"] = cache_control
+    return response

@@ -1,0 +1,165 @@
+"""Polling-friendly ticket reads: a short read-through cache with single-flight, per process and shared.
+
+Bots poll one ticket by the hundred; Zoho rate-limits per portal. So a read is served, in order, from
+this process's copy, from the shared store (every worker of the host with SQLite, every host with
+Redis), or from Zoho, and only one caller per ticket goes to Zoho at a time: within a process the
+others wait for its answer; across processes a short claim in the store makes the others wait for
+the stored answer (and fetch themselves if it does not come in time). Errors are never cached.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, cast
+
+from .metrics import Metrics
+from .state.base import Store, StoreUnavailable
+from .zoho.parser import Ticket
+
+log = logging.getLogger("zoho_gateway.cache")
+
+#: How often a process waiting for another process's fetch looks at the store (seconds).
+POLL_INTERVAL = 0.005
+#: Local copies kept at most; past it the oldest half is dropped (bots poll a few hot tickets).
+MAX_LOCAL = 10_000
+
+
+@dataclass
+class _Flight:
+    done: threading.Event = field(default_factory=threading.Event)
+    result: Ticket | None = None
+    error: BaseException | None = None
+
+
+class TicketCache:
+    """``read(ticket_id, load)``: the ticket, at most ``ttl`` seconds old. ``ttl`` 0 turns it all off."""
+
+    def __init__(self, store: Store, *, ttl: float, fetch_timeout: float, metrics: Metrics) -> None:
+        self.ttl = ttl
+        self._store = store
+        self._shared = store.shared_across_processes
+        self._fetch_timeout = fetch_timeout
+        self._metrics = metrics
+        self._local: dict[str, tuple[float, Ticket]] = {}
+        self._flights: dict[str, _Flight] = {}
+        self._lock = threading.Lock()
+
+    @property
+    def enabled(self) -> bool:
+        return self.ttl > 0
+
+    def read(self, ticket_id: str, load: Callable[[], Ticket]) -> Ticket:
+        """The ticket from the nearest fresh copy; ``load`` (a Zoho GET) only when none is fresh."""
+        if not self.enabled:
+            return load()
+        entry = self._local.get(ticket_id)
+        if entry is not None and entry[0] > time.monotonic():
+            self._metrics.cache.labels("hit").inc()
+            return entry[1]
+        return self._single_flight(ticket_id, lambda: self._from_store_or_load(ticket_id, load))
+
+    def prime(self, ticket: Ticket) -> None:
+        """Store a ticket Zoho just returned (a create's answer): fresh by definition."""
+        if self.enabled:
+            self._keep(ticket["ticket_id"], ticket, shared=True)
+
+    # --- internals ------------------------------------------------------------------------------
+
+    def _single_flight(self, key: str, fetch: Callable[[], Ticket]) -> Ticket:
+        with self._lock:
+            flight = self._flights.get(key)
+            leader = flight is None
+            if flight is None:
+                flight = self._flights[key] = _Flight()
+        if not leader:
+            if flight.done.wait(self._fetch_timeout + 1) and flight.error is None and flight.result is not None:
+                self._metrics.cache.labels("hit").inc()
+                return flight.result
+            if flight.error is not None:
+                raise flight.error
+            return fetch()  # the leader is stuck beyond its time-out: do not wait forever
+        try:
+            flight.result = fetch()
+            return flight.result
+        except BaseException as exc:
+            flight.error = exc
+            raise
+        finally:
+            with self._lock:
+                self._flights.pop(key, None)
+            flight.done.set()
+
+    def _from_store_or_load(self, ticket_id: str, load: Callable[[], Ticket]) -> Ticket:
+        if not self._shared:
+            self._metrics.cache.labels("miss").inc()
+            ticket = load()
+            self._keep(ticket_id, ticket, shared=False)
+            return ticket
+        key = f"ticket:{ticket_id}"
+        try:
+            cached = self._get_shared(key)
+            if cached is not None:
+                self._metrics.cache.labels("hit").inc()
+                self._keep(ticket_id, cached[1], shared=False, expires_in=cached[0])
+                return cached[1]
+            claimed = self._store.add(f"fill:{ticket_id}", b"1", ttl=self._fetch_timeout + 1)
+            if not claimed:
+                waited = self._wait_for_other_process(key)
+                if waited is not None:
+                    self._metrics.cache.labels("hit").inc()
+                    self._keep(ticket_id, waited[1], shared=False, expires_in=waited[0])
+                    return waited[1]
+        except StoreUnavailable:
+            claimed = False  # the cache is an optimisation: without the store, read from Zoho
+        self._metrics.cache.labels("miss").inc()
+        try:
+            ticket = load()
+        finally:
+            if claimed:
+                try:
+                    self._store.delete(f"fill:{ticket_id}")
+                except StoreUnavailable:
+                    pass
+        self._keep(ticket_id, ticket, shared=True)
+        return ticket
+
+    def _get_shared(self, key: str) -> tuple[float, Ticket] | None:
+        raw = self._store.get(key)
+        if raw is None:
+            return None
+        try:
+            data: dict[str, Any] = json.loads(raw)
+            remaining = float(data["exp"]) - time.time()
+            return (remaining, cast(Ticket, data["ticket"])) if remaining > 0 else None
+        except (ValueError, KeyError, TypeError):
+            return None
+
+    def _wait_for_other_process(self, key: str) -> tuple[float, Ticket] | None:
+        deadline = time.monotonic() + self._fetch_timeout
+        while time.monotonic() < deadline:
+            time.sleep(POLL_INTERVAL)
+            found = self._get_shared(key)
+            if found is not None:
+                return found
+            if self._store.get(f"fill:{key.removeprefix('ticket:')}") is None:
+                return self._get_shared(key)  # the other fetch ended (maybe in an error): our turn
+        return None
+
+    def _keep(self, ticket_id: str, ticket: Ticket, *, shared: bool, expires_in: float | None = None) -> None:
+        ttl = self.ttl if expires_in is None else min(self.ttl, expires_in)
+        if len(self._local) >= MAX_LOCAL:
+            with self._lock:
+                for old in list(self._local)[: MAX_LOCAL // 2]:
+                    self._local.pop(old, None)
+        self._local[ticket_id] = (time.monotonic() + ttl, ticket)
+        if shared and self._shared:
+            record = json.dumps({"exp": time.time() + ttl, "ticket": ticket}).encode()
+            try:
+                self._store.set(f"ticket:{ticket_id}", record, ttl=ttl)
+            except StoreUnavailable:
+                log.warning("shared cache unavailable; ticket kept in this process only")

@@ -1,0 +1,60 @@
+"""Command line: ``python -m zoho_gateway.sandbox --port 9000`` serves the simulator until interrupted."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from werkzeug.serving import make_server
+
+from .app import create_sandbox_app
+from .settings import SandboxSettings, SettingsError
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m zoho_gateway.sandbox", description=__doc__)
+    parser.add_argument("--host", default="127.0.0.1", help="interface to bind (default 127.0.0.1)")
+    parser.add_argument(
+        "--port", type=int, default=9000, help="port to bind; 0 picks a free one (default 9000)"
+    )
+    parser.add_argument("--latency-ms", type=int, default=None, help="delay added to every SDP API call")
+    parser.add_argument("--token-ttl", type=int, default=None, help="expires_in of minted access tokens (s)")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Parse arguments, print the URL and serve until Ctrl-C."""
+    args = _parser().parse_args(argv)
+    changes = {
+        name: value
+        for name, value in (("latency_ms", args.latency_ms), ("token_ttl", args.token_ttl))
+        if value is not None
+    }
+    try:
+        settings = SandboxSettings.from_env().updated(changes)
+    except SettingsError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    server = make_server(args.host, args.port, create_sandbox_app(settings), threaded=True)
+    url = f"http://{args.host}:{server.server_port}"
+    print(f"Zoho sandbox listening on {url}", flush=True)
+    print(
+        f"  accounts: {url}/oauth/v2/token   SDP: {url}/api/v3/requests   control: {url}/_sandbox/stats",
+        flush=True,
+    )
+    print(
+        f"  client_id={settings.client_id} refresh_token={settings.refresh_token} (fake credentials)",
+        flush=True,
+    )
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,197 @@
+"""The ``/_sandbox/`` control API: counters, reset, live settings, fault injection, codes and ticket edits."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from flask import Blueprint, Response, request
+
+from . import wire
+from .entities import (
+    STATUSES,
+    Entity,
+    now_ms,
+    set_resolution,
+    set_status,
+    set_technician,
+    status_object,
+    technician_object,
+)
+from .faults import FaultSpecError, parse_fault
+from .settings import SettingsError
+from .world import current_world
+
+bp = Blueprint("sandbox_control", __name__, url_prefix="/_sandbox")
+
+PATCHABLE = frozenset({"technician", "resolution", "status"})
+
+
+def _bad_request(message: str, status: int = 400) -> Response:
+    return wire.json_response({"error": message}, status)
+
+
+def _json_object() -> Mapping[str, Any] | None:
+    """The JSON body as an object ({} when empty), or None when it is not a JSON object."""
+    if not request.get_data():
+        return {}
+    payload = request.get_json(silent=True)
+    return payload if isinstance(payload, Mapping) else None
+
+
+@bp.get("/stats")
+def stats() -> Response:
+    """Counters and the headers of the latest SDP call."""
+    return wire.json_response(current_world().stats())
+
+
+@bp.post("/reset")
+def reset() -> Response:
+    """Forget tickets, tokens, codes, faults, counters and throttle windows; restore the initial settings."""
+    world = current_world()
+    world.reset()
+    return wire.json_response({"status": "reset", "settings": world.settings.as_dict()})
+
+
+@bp.route("/settings", methods=["GET", "POST", "PATCH"])
+def settings() -> Response:
+    """Read, or change any subset of, the settings."""
+    world = current_world()
+    if request.method == "GET":
+        return wire.json_response(world.settings.as_dict())
+    payload = _json_object()
+    if payload is None:
+        return _bad_request("settings must be a JSON object")
+    try:
+        return wire.json_response(world.update_settings(payload).as_dict())
+    except SettingsError as exc:
+        return _bad_request(str(exc))
+
+
+@bp.route("/faults", methods=["GET", "POST", "DELETE"])
+def faults() -> Response:
+    """Queue a fault (POST), list the queue (GET) or clear it (DELETE)."""
+    world = current_world()
+    if request.method == "DELETE":
+        world.clear_faults()
+        return wire.json_response({"faults": []})
+    if request.method == "GET":
+        return wire.json_response({"faults": world.faults()})
+    try:
+        fault = parse_fault(request.get_json(silent=True))
+    except FaultSpecError as exc:
+        return _bad_request(str(exc))
+    world.add_fault(fault)
+    return wire.json_response({"queued": fault.describe(), "faults": world.faults()}, 201)
+
+
+@bp.post("/codes")
+def codes() -> Response:
+    """Create a single-use authorization code for the ``authorization_code`` grant."""
+    return wire.json_response({"code": current_world().issue_code()}, 201)
+
+
+@bp.post("/refresh_tokens/revoke")
+def revoke_refresh_token() -> Response:
+    """Revoke the configured refresh token: the next refresh answers ``invalid_code``."""
+    current_world().set_refresh_token_revoked(True)
+    return wire.json_response({"refresh_token_revoked": True})
+
+
+@bp.post("/refresh_tokens/restore")
+def restore_refresh_token() -> Response:
+    """Undo a revocation of the configured refresh token."""
+    current_world().set_refresh_token_revoked(False)
+    return wire.json_response({"refresh_token_revoked": False})
+
+
+def _summary(entity: Mapping[str, Any]) -> dict[str, Any]:
+    requester = entity.get("requester") or {}
+    return {
+        "id": entity["id"],
+        "display_id": entity["display_id"],
+        "subject": entity["subject"],
+        "requester_email": requester.get("email_id"),
+        "status": entity["status"]["name"],
+    }
+
+
+@bp.get("/tickets")
+def tickets() -> Response:
+    """Every stored ticket, summarised, in creation order."""
+    every, total = current_world().list_tickets()
+    return wire.json_response({"count": total, "tickets": [_summary(entity) for entity in every]})
+
+
+@bp.get("/tickets/<ticket_id>")
+def ticket(ticket_id: str) -> Response:
+    """One stored ticket, as the full entity (no auth, no counters, no faults)."""
+    entity = current_world().get_ticket(ticket_id)
+    if entity is None:
+        return _bad_request(f"no ticket {ticket_id}", 404)
+    return wire.json_response(entity)
+
+
+def _patch(payload: Mapping[str, Any]) -> tuple[list[Any], str | None]:
+    """Validate a ticket patch into a list of changes (applied later under the world's lock)."""
+    changes: list[Any] = []
+    unknown = sorted(set(payload) - PATCHABLE)
+    if unknown:
+        return [], f"unknown field(s): {', '.join(unknown)}; allowed: {', '.join(sorted(PATCHABLE))}"
+    if "technician" in payload:
+        tech = payload["technician"]
+        if tech is None:
+            changes.append(("technician", None))
+        elif isinstance(tech, Mapping) and (tech.get("name") or tech.get("email_id") or tech.get("id")):
+            id_value = tech.get("id")
+            changes.append(
+                (
+                    "technician",
+                    technician_object(
+                        name=tech.get("name"),
+                        email_id=tech.get("email_id"),
+                        tech_id=None if id_value is None else str(id_value),
+                    ),
+                )
+            )
+        else:
+            return [], "technician must be null or an object with name, email_id or id"
+    if "resolution" in payload:
+        resolution = payload["resolution"]
+        if resolution is not None and not isinstance(resolution, str):
+            return [], "resolution must be a string or null"
+        changes.append(("resolution", resolution))
+    if "status" in payload:
+        status = payload["status"]
+        if isinstance(status, Mapping):
+            status = status.get("name")
+        if status not in STATUSES:
+            return [], f"status must be one of {', '.join(STATUSES)}"
+        changes.append(("status", status_object(str(status))))
+    return changes, None
+
+
+@bp.patch("/tickets/<ticket_id>")
+def patch_ticket(ticket_id: str) -> Response:
+    """Change a stored ticket's technician, resolution or status, as an agent would in SDP."""
+    payload = _json_object()
+    if payload is None:
+        return _bad_request("the patch must be a JSON object")
+    changes, error = _patch(payload)
+    if error is not None:
+        return _bad_request(error)
+    at_ms = now_ms()
+
+    def apply(entity: Entity) -> None:
+        for name, value in changes:
+            if name == "technician":
+                set_technician(entity, value, at_ms)
+            elif name == "resolution":
+                set_resolution(entity, value, at_ms)
+            else:
+                set_status(entity, value, at_ms)
+
+    updated = current_world().update_ticket(ticket_id, apply)
+    if updated is None:
+        return _bad_request(f"no ticket {ticket_id}", 404)
+    return wire.json_response(updated)

@@ -1,0 +1,58 @@
+"""The simulated Zoho Accounts server: ``/oauth/v2/token`` grants and ``/oauth/v2/token/revoke``."""
+
+from __future__ import annotations
+
+from flask import Blueprint, Response, request
+
+from . import wire
+from .faults import enact
+from .world import current_world
+
+bp = Blueprint("sandbox_oauth", __name__)
+
+
+def _param(name: str) -> str | None:
+    """Zoho takes its parameters form-encoded or in the query string; the form wins if both are given."""
+    value = request.form.get(name)
+    return value if value is not None else request.args.get(name)
+
+
+@bp.post("/oauth/v2/token")
+def token() -> Response:
+    """Mint an access token. Errors follow Zoho: an ``{"error": ...}`` body, usually with HTTP 200."""
+    world = current_world()
+    world.bump("token_calls")
+    fault = world.take_fault("token")
+    if fault is not None:
+        answer = enact(fault, world, request.environ)
+        if answer is not None:
+            world.bump("token_failures")
+            return answer
+
+    settings = world.settings
+    grant_type = _param("grant_type")
+    client_id, client_secret = _param("client_id"), _param("client_secret")
+    if grant_type == "refresh_token":
+        grant = world.grant_refresh(client_id, client_secret, _param("refresh_token"))
+    elif grant_type == "authorization_code":
+        grant = world.grant_code(client_id, client_secret, _param("code"))
+    else:
+        world.bump("token_failures")
+        return wire.token_error("unsupported_grant_type", 400)
+
+    if grant.error == "throttled":
+        world.bump("token_failures", "throttled")
+        return wire.token_throttled(settings.throttle_http_status)
+    if grant.error is not None or grant.access_token is None:
+        world.bump("token_failures")
+        return wire.token_error(grant.error or "general_error")
+    world.bump("mints" if grant_type == "refresh_token" else "code_grants")
+    return wire.token_success(grant.access_token, grant.expires_in, settings.api_domain, grant.refresh_token)
+
+
+@bp.post("/oauth/v2/token/revoke")
+def revoke() -> Response:
+    """Revoke a refresh token (with its access tokens) or one access token; HTTP 400 if unknown, as Zoho."""
+    if current_world().revoke(_param("token")):
+        return wire.json_response({"status": "success"})
+    return wire.json_response({"status": "failure", "error": "invalid_token"}, 400)

@@ -1,0 +1,73 @@
+"""The simulator's knobs: fake OAuth credentials, token lifetime and throttle, latency, create status."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+
+class SettingsError(ValueError):
+    """A settings change named an unknown field or gave a value of the wrong type."""
+
+
+@dataclass(frozen=True)
+class SandboxSettings:
+    """Immutable configuration of one simulated Zoho tenant.
+
+    The credentials are deliberately fake-looking so that they can never be mistaken for real ones.
+    ``token_limit`` mints per ``token_window`` seconds mirror Zoho's per-refresh-token throttle.
+    ``latency_ms`` is added to every SDP API call (never to token calls).
+    ``create_http_status`` is 201 by default; the vendor docs also show 200, so it is switchable.
+    """
+
+    client_id: str = "sandbox-client-id"
+    client_secret: str = "sandbox-client-secret"
+    refresh_token: str = "sandbox-refresh-token"
+    token_ttl: int = 3600
+    token_limit: int = 10
+    token_window: int = 600
+    throttle_http_status: int = 200
+    latency_ms: int = 0
+    create_http_status: int = 201
+    api_domain: str = "https://www.zohoapis.com"
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> SandboxSettings:
+        """Defaults overridden by ``SANDBOX_LATENCY_MS`` and ``SANDBOX_TOKEN_TTL`` (for gunicorn runs)."""
+        env = os.environ if environ is None else environ
+        changes: dict[str, Any] = {}
+        for variable, field in (("SANDBOX_LATENCY_MS", "latency_ms"), ("SANDBOX_TOKEN_TTL", "token_ttl")):
+            raw = env.get(variable, "").strip()
+            if raw:
+                try:
+                    changes[field] = int(raw)
+                except ValueError as exc:
+                    raise SettingsError(f"{variable} must be an integer, got {raw!r}") from exc
+        return cls().updated(changes)
+
+    def updated(self, changes: Mapping[str, Any]) -> SandboxSettings:
+        """A copy with ``changes`` applied; raises SettingsError naming the first bad field."""
+        known = {field.name: field for field in dataclasses.fields(self)}
+        clean: dict[str, Any] = {}
+        for name, value in changes.items():
+            if name not in known:
+                raise SettingsError(f"unknown setting {name!r}")
+            expected = int if known[name].type in ("int", int) else str
+            if expected is int:
+                if isinstance(value, bool) or not isinstance(value, int):
+                    raise SettingsError(f"setting {name!r} must be an integer")
+                if value < 0:
+                    raise SettingsError(f"setting {name!r} must not be negative")
+                if name.endswith("_http_status") and not 100 <= value <= 599:
+                    raise SettingsError(f"setting {name!r} must be an HTTP status code")
+            elif not isinstance(value, str):
+                raise SettingsError(f"setting {name!r} must be a string")
+            clean[name] = value
+        return dataclasses.replace(self, **clean)
+
+    def as_dict(self) -> dict[str, Any]:
+        """The settings as a JSON-ready mapping."""
+        return dataclasses.asdict(self)
