@@ -49,8 +49,8 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"zoho-gateway on {base} ({'sandbox' if sandbox else 'Zoho'} mode). Try:\n"
         f"  curl -s -X POST {base}/requests{auth} -H 'Content-Type: application/json' \\\n"
-        "    -d '{\"subject\": \"Printer on fire\", \"description\": \"3rd floor\", "
-        "\"requester_email\": \"jane@example.com\"}'\n"
+        '    -d \'{"subject": "Printer on fire", "description": "3rd floor", '
+        '"requester_email": "jane@example.com"}\'\n'
         f"  curl -s {base}/requests/<zoho_ticket_id>{auth}",
         file=sys.stderr,
     )

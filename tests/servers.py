@@ -126,7 +126,9 @@ class GunicornGateway:
         while time.monotonic() < deadline:
             assert self.proc is not None
             if self.proc.poll() is not None:
-                raise RuntimeError(f"gunicorn exited with {self.proc.returncode}: {self.stderr_file.read_text()[-2000:]}")
+                raise RuntimeError(
+                    f"gunicorn exited with {self.proc.returncode}: {self.stderr_file.read_text()[-2000:]}"
+                )
             try:
                 if requests.get(f"{self.url}/healthz", timeout=0.5).status_code == 200:
                     return

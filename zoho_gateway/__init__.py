@@ -9,9 +9,7 @@ from flask import Flask
 from .config import Config, ConfigError, load_config
 
 
-def create_app(
-    env: Mapping[str, str] | None = None, *, sandbox: bool | None = None, for_cli: bool = False
-) -> Flask:
+def create_app(env: Mapping[str, str] | None = None, *, sandbox: bool | None = None, for_cli: bool = False) -> Flask:
     """Build the gateway app. ``env`` replaces ``os.environ`` as the source of settings (tests).
 
     Raises ConfigError (one line naming the setting) when a setting is missing or malformed.
@@ -43,9 +41,23 @@ def create_app(
             app,
             origins=list(config.cors_origins),
             methods=["GET", "POST", "OPTIONS"],
-            allow_headers=["Authorization", "Content-Type", "Idempotency-Key", "X-Request-ID", "X-API-Key", "If-None-Match"],
-            expose_headers=["X-Request-ID", "Retry-After", "Idempotent-Replayed", "ETag", "RateLimit-Limit",
-                            "RateLimit-Remaining", "RateLimit-Reset"],
+            allow_headers=[
+                "Authorization",
+                "Content-Type",
+                "Idempotency-Key",
+                "X-Request-ID",
+                "X-API-Key",
+                "If-None-Match",
+            ],
+            expose_headers=[
+                "X-Request-ID",
+                "Retry-After",
+                "Idempotent-Replayed",
+                "ETag",
+                "RateLimit-Limit",
+                "RateLimit-Remaining",
+                "RateLimit-Reset",
+            ],
             supports_credentials=False,
             max_age=600,
         )

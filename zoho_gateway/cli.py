@@ -31,9 +31,15 @@ def _gateway() -> Gateway:
 
 
 @zoho.command("auth-url")
-@click.option("--redirect-uri", default="http://localhost:8000/", show_default=True,
-              help="The redirect URI registered for your Zoho client.")
-@click.option("--scopes", default=None, help="Comma-separated scopes (default: ZOHO_SCOPES or SDPOnDemand.requests.ALL).")
+@click.option(
+    "--redirect-uri",
+    default="http://localhost:8000/",
+    show_default=True,
+    help="The redirect URI registered for your Zoho client.",
+)
+@click.option(
+    "--scopes", default=None, help="Comma-separated scopes (default: ZOHO_SCOPES or SDPOnDemand.requests.ALL)."
+)
 def auth_url(redirect_uri: str, scopes: str | None) -> None:
     """Print the consent URL for the configured data centre (offline access, so a refresh token comes back)."""
     gateway = _gateway()

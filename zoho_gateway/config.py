@@ -117,9 +117,7 @@ def parse_api_keys(spec: str, source: str) -> list[tuple[str, str]]:
     return pairs
 
 
-def load_config(
-    env: Mapping[str, str] | None = None, *, sandbox: bool | None = None, for_cli: bool = False
-) -> Config:
+def load_config(env: Mapping[str, str] | None = None, *, sandbox: bool | None = None, for_cli: bool = False) -> Config:
     """Build the Config from ``env`` (default: ``os.environ``). Raises ConfigError, one line, on a bad setting.
 
     ``for_cli``: the ``flask zoho`` commands run before a refresh token or API keys exist (that is
@@ -179,7 +177,9 @@ def load_config(
     for origin in origins:
         parts = urlsplit(origin)
         if origin == "*" or parts.scheme not in ("http", "https") or not parts.netloc or parts.path:
-            raise ConfigError(f"GATEWAY_CORS_ORIGINS must list exact origins like https://app.example.com, got {origin!r}")
+            raise ConfigError(
+                f"GATEWAY_CORS_ORIGINS must list exact origins like https://app.example.com, got {origin!r}"
+            )
 
     rate_limit = env.get("GATEWAY_RATE_LIMIT", "").strip() or None
     if rate_limit:

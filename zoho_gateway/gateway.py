@@ -107,5 +107,7 @@ def build_gateway(config: Config) -> Gateway:
     # A claim outlives the slowest create (token mint included), so a live request never loses its key.
     idempotency = IdempotencyStore(store, ttl=config.idempotency_ttl, in_flight_ttl=lease + config.timeout + 10)
     limiter = RateLimiter(store, config.rate_limit) if config.rate_limit else None
-    cache = TicketCache(store, ttl=config.cache_ttl, fetch_timeout=config.timeout + config.retry_budget, metrics=metrics)
+    cache = TicketCache(
+        store, ttl=config.cache_ttl, fetch_timeout=config.timeout + config.retry_budget, metrics=metrics
+    )
     return Gateway(config, store, transport, oauth, tokens, client, metrics, idempotency, limiter, cache)

@@ -37,7 +37,7 @@ SENSITIVE_KEYS = frozenset(
 #: Patterns of secrets inside free text: Zoho tokens (1000.<hex>.<hex>), OAuth/Bearer headers, key=value pairs.
 SECRET_PATTERNS = (
     re.compile(r"1000\.[0-9a-fA-F]{8,}\.[0-9a-fA-F]{8,}"),
-    re.compile(r"(?i)(zoho-oauthtoken|bearer)\s+[^\s\"',;]+"),
+    re.compile(r"(?i)((?:zoho-oauthtoken|bearer)\s+)[^\s\"',;]+"),
     re.compile(r"(?i)((?:access_token|refresh_token|client_secret|api[_-]?key)[\"']?\s*[=:]\s*[\"']?)[^\s\"'&,;]+"),
 )
 
@@ -48,10 +48,9 @@ _configured = False
 def redact_text(text: str) -> str:
     """``text`` with every secret-shaped part replaced."""
     for pattern in SECRET_PATTERNS:
-        if pattern.groups:
-            text = pattern.sub(lambda m: f"{m.group(1)}{REDACTED}", text)
-        else:
-            text = pattern.sub(REDACTED, text)
+        # Patterns with a group keep it (the key name) and redact only the value after it.
+        replacement = (lambda m: f"{m.group(1)}{REDACTED}") if pattern.groups else (lambda m: REDACTED)
+        text = pattern.sub(replacement, text)
     return text
 
 
@@ -82,7 +81,9 @@ def configure_logging(log_file: str, ini_path: str | None = None) -> None:
     global _configured
     if _configured:
         return
-    ini = ini_path or os.environ.get("GATEWAY_LOGGING_INI") or str(Path(__file__).resolve().parent.parent / "logging.ini")
+    ini = (
+        ini_path or os.environ.get("GATEWAY_LOGGING_INI") or str(Path(__file__).resolve().parent.parent / "logging.ini")
+    )
     Path(log_file).parent.mkdir(parents=True, exist_ok=True)
     logging.config.fileConfig(ini, defaults={"logfile": log_file}, disable_existing_loggers=False)
     _configured = True

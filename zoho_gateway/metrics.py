@@ -26,14 +26,18 @@ class Metrics:
         self._registry = CollectorRegistry(auto_describe=True)
         reg = self._registry
         self.requests = Counter(
-            "gateway_requests_total", "Client requests by route, method and status", ["route", "method", "status"],
+            "gateway_requests_total",
+            "Client requests by route, method and status",
+            ["route", "method", "status"],
             registry=reg,
         )
         self.latency = Histogram(
             "gateway_request_seconds", "Client request latency", ["route"], buckets=LATENCY_BUCKETS, registry=reg
         )
         self.upstream = Counter(
-            "gateway_upstream_calls_total", "Calls to Zoho by operation and outcome", ["operation", "outcome"],
+            "gateway_upstream_calls_total",
+            "Calls to Zoho by operation and outcome",
+            ["operation", "outcome"],
             registry=reg,
         )
         self.upstream_latency = Histogram(
@@ -42,7 +46,9 @@ class Metrics:
         self.retries = Counter("gateway_upstream_retries_total", "Re-sent Zoho calls", ["operation"], registry=reg)
         self.mints = Counter("gateway_token_mints_total", "Token endpoint outcomes", ["outcome"], registry=reg)
         self.cache = Counter("gateway_cache_total", "Ticket read cache lookups", ["result"], registry=reg)
-        self.replays = Counter("gateway_idempotent_replays_total", "Answers replayed for an Idempotency-Key", registry=reg)
+        self.replays = Counter(
+            "gateway_idempotent_replays_total", "Answers replayed for an Idempotency-Key", registry=reg
+        )
         self.rate_limited = Counter("gateway_rate_limited_total", "Requests refused by the rate limit", registry=reg)
 
     def request(self, route: str, method: str, status: int, seconds: float) -> None:
@@ -66,6 +72,6 @@ class Metrics:
             from prometheus_client import multiprocess
 
             registry = CollectorRegistry()
-            multiprocess.MultiProcessCollector(registry)
+            multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
             return generate_latest(registry)
         return generate_latest(self._registry)

@@ -25,7 +25,8 @@ _ERRORS = {
     422: "Invalid fields, a value Zoho refused, or an Idempotency-Key reused with another body "
     "(`validation_failed`, `zoho_rejected_value`, `idempotency_key_reused`)",
     429: "Client rate limit reached (`rate_limited`)",
-    502: "Zoho answered something unusable or refused the gateway's credentials (`zoho_bad_response`, `zoho_auth_failed`)",
+    502: "Zoho answered something unusable or refused the gateway's credentials "
+    "(`zoho_bad_response`, `zoho_auth_failed`)",
     503: "Zoho, its token endpoint or the gateway's state unavailable; see Retry-After "
     "(`zoho_unavailable`, `zoho_rate_limited`, `zoho_token_unavailable`, `zoho_token_throttled`, `state_unavailable`)",
     504: "Zoho did not answer in time (`zoho_timeout`; for creates `zoho_outcome_unknown`)",
@@ -100,7 +101,7 @@ def build_spec() -> dict[str, Any]:
         "description": "Your id for this request (1-128 of A-Z a-z 0-9 . _ -); echoed back",
         "schema": {"type": "string"},
     }
-    security = [{"bearer": []}, {"apiKey": []}]
+    security: list[dict[str, list[str]]] = [{"bearer": []}, {"apiKey": []}]
     spec.path(
         "/requests",
         operations={
@@ -178,7 +179,9 @@ def build_spec() -> dict[str, Any]:
         },
     )
     for path, summary in (("/healthz", "Liveness (no upstream call)"), ("/readyz", "Readiness")):
-        responses: dict[str, Any] = {"200": {"description": "OK", "content": {"application/json": {"schema": {"type": "object"}}}}}
+        responses: dict[str, Any] = {
+            "200": {"description": "OK", "content": {"application/json": {"schema": {"type": "object"}}}}
+        }
         if path == "/readyz":
             responses["503"] = {
                 "description": "Not ready (no usable token, or state unavailable)",
@@ -203,7 +206,8 @@ _PAGE = """<!doctype html>
 <style>body{font:15px/1.5 system-ui,sans-serif;max-width:60rem;margin:2rem auto;padding:0 1rem;color:#222}
 code,pre{background:#f4f4f4;padding:.1rem .3rem;border-radius:3px}pre{padding:.8rem;overflow:auto}
 h2{border-bottom:1px solid #ddd;padding-bottom:.2rem}.m{font-weight:bold;text-transform:uppercase}</style>
-</head><body><h1>zoho-gateway API</h1><p id="intro"></p><div id="ops">Loading <a href="openapi.json">openapi.json</a>...</div>
+</head><body><h1>zoho-gateway API</h1><p id="intro"></p>
+<div id="ops">Loading <a href="openapi.json">openapi.json</a>...</div>
 <script>
 fetch("openapi.json").then(r => r.json()).then(doc => {
   document.getElementById("intro").textContent = doc.info.description;

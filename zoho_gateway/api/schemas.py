@@ -11,7 +11,7 @@ from marshmallow import RAISE, Schema, ValidationError, fields, validate
 TICKET_ID = re.compile(r"[0-9]{1,20}")
 
 
-class NameRef(fields.Field):
+class NameRef(fields.Field[dict[str, str]]):
     """A lookup value: ``{"name": "High"}`` or the bare string ``"High"`` (wrapped). Loads to ``{"name": str}``."""
 
     default_error_messages = {

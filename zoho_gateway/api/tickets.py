@@ -132,7 +132,13 @@ def create_ticket() -> Response:
     except (ZohoOutcomeUnknown, ZohoBadResponse) as exc:
         # Zoho may have created the ticket: the key is spent, and every repeat gets this same answer.
         headers = {"Retry-After": str(exc.retry_after)} if exc.retry_after is not None else {}
-        _complete(gateway, client, key, fingerprint, Replay(exc.status, {"error": exc.summary, "details": exc.details()}, headers))
+        _complete(
+            gateway,
+            client,
+            key,
+            fingerprint,
+            Replay(exc.status, {"error": exc.summary, "details": exc.details()}, headers),
+        )
         raise
     except GatewayError:
         # Nothing was created (refused value, Zoho unreachable before sending, no token): the key is free again.

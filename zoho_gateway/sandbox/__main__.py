@@ -15,9 +15,7 @@ from .settings import SandboxSettings, SettingsError
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m zoho_gateway.sandbox", description=__doc__)
     parser.add_argument("--host", default="127.0.0.1", help="interface to bind (default 127.0.0.1)")
-    parser.add_argument(
-        "--port", type=int, default=9000, help="port to bind; 0 picks a free one (default 9000)"
-    )
+    parser.add_argument("--port", type=int, default=9000, help="port to bind; 0 picks a free one (default 9000)")
     parser.add_argument("--latency-ms", type=int, default=None, help="delay added to every SDP API call")
     parser.add_argument("--token-ttl", type=int, default=None, help="expires_in of minted access tokens (s)")
     return parser

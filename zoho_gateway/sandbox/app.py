@@ -36,9 +36,7 @@ def create_sandbox_app(settings: SandboxSettings | None = None) -> Flask:
     ``app.extensions["zoho_sandbox"]``.
     """
     app = Flask(__name__)
-    app.extensions[EXTENSION_KEY] = SandboxWorld(
-        settings if settings is not None else SandboxSettings.from_env()
-    )
+    app.extensions[EXTENSION_KEY] = SandboxWorld(settings if settings is not None else SandboxSettings.from_env())
     app.register_blueprint(oauth.bp)
     app.register_blueprint(control.bp)
     for index, prefix in enumerate(SDP_PREFIXES):

@@ -164,9 +164,7 @@ def _drop_connection(environ: Mapping[str, Any]) -> Response:
         except OSError:
             pass
         return Response(b"", status=500)
-    return Response(
-        iter([b""]), status=200, headers={"Content-Length": "64"}, content_type="application/json"
-    )
+    return Response(iter([b""]), status=200, headers={"Content-Length": "64"}, content_type="application/json")
 
 
 def aborted() -> Response:
@@ -190,9 +188,7 @@ def enact(fault: Fault, world: SandboxWorld, environ: Mapping[str, Any]) -> Resp
     if kind == "fail_after_create":
         return None
     if kind == "status":
-        response = Response(
-            fault.body or b"", status=fault.status, content_type=fault.content_type or "text/plain"
-        )
+        response = Response(fault.body or b"", status=fault.status, content_type=fault.content_type or "text/plain")
     elif kind == "html":
         response = Response(_HTML_PAGE, status=502, content_type=fault.content_type or "text/html")
     elif kind == "garbage":

@@ -76,9 +76,7 @@ def create_request(portal: str | None = None) -> Response:
         return wire.sdp_failure(400, exc.status_code, exc.message, exc.field)
 
     created_ms = now_ms()
-    entity = world.store_ticket(
-        lambda ticket_id, display_id: build_request(ticket_id, display_id, new, created_ms)
-    )
+    entity = world.store_ticket(lambda ticket_id, display_id: build_request(ticket_id, display_id, new, created_ms))
     world.bump("creates")
     if fault is not None and fault.kind == "fail_after_create" and not world.pause(fault.seconds):
         return aborted()

@@ -84,9 +84,7 @@ def token_throttled(http_status: int) -> Response:
     return json_response(THROTTLE_BODY, http_status)
 
 
-def token_success(
-    access_token: str, expires_in: int, api_domain: str, refresh_token: str | None = None
-) -> Response:
+def token_success(access_token: str, expires_in: int, api_domain: str, refresh_token: str | None = None) -> Response:
     """A successful grant; only the authorization-code grant carries a refresh token."""
     body: dict[str, Any] = {"access_token": access_token}
     if refresh_token is not None:

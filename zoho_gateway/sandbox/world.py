@@ -189,9 +189,7 @@ class SandboxWorld:
             return "invalid_client_secret"
         return None
 
-    def grant_refresh(
-        self, client_id: str | None, client_secret: str | None, refresh_token: str | None
-    ) -> TokenGrant:
+    def grant_refresh(self, client_id: str | None, client_secret: str | None, refresh_token: str | None) -> TokenGrant:
         """Zoho's refresh-token grant, including the N-per-window throttle per refresh token.
 
         Every attempt that passes the client check counts towards the throttle (like Zoho); throttled

@@ -69,8 +69,8 @@ class Store(abc.ABC):
     def ping(self) -> None:
         """Raise ``StoreUnavailable`` unless the backend answers."""
 
-    def close(self) -> None:
-        """Release connections. Default: nothing to release."""
+    def close(self) -> None:  # noqa: B027 - an optional hook; a backend without connections keeps it
+        """Release connections (reopened lazily if the store is used again). Default: nothing to release."""
 
     @contextmanager
     def lock(self, name: str, lease: float, wait: float) -> Iterator[bool]:

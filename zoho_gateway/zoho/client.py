@@ -71,7 +71,8 @@ class ServiceDeskClient:
             except TokenRejected:
                 if auth_attempt == 2:
                     raise ZohoAuthFailed(
-                        "Zoho refused a freshly minted access token: check the OAuth scopes, ZOHO_DC and ZOHO_API_BASE_URL"
+                        "Zoho refused a freshly minted access token: "
+                        "check the OAuth scopes, ZOHO_DC and ZOHO_API_BASE_URL"
                     ) from None
                 log.info("Zoho answered 401; refreshing the token once", extra={"token_fp": fingerprint(token)})
                 self._tokens.invalidate(token)

@@ -131,7 +131,9 @@ def judge(http_status: int, body: bytes, operation: Operation, retry_after: str 
         raise TokenRejected()
     data = _decode(body)
     if http_status == 429:
-        raise ZohoRateLimited("Zoho is rate-limiting API calls; retry later", retry_after=parse_retry_after(retry_after, default=5))
+        raise ZohoRateLimited(
+            "Zoho is rate-limiting API calls; retry later", retry_after=parse_retry_after(retry_after, default=5)
+        )
     if http_status in (503, 504):
         # Zoho (or a proxy before it) is overloaded or timed out: whatever the body says, retry later.
         raise ZohoUnavailable("Zoho is temporarily unavailable", retry_after=parse_retry_after(retry_after, default=5))

@@ -19,6 +19,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC
 from typing import Any
 
 from ..errors import GatewayError, ZohoTokenThrottled, ZohoTokenUnavailable
@@ -287,7 +288,9 @@ class TokenManager:
             pause = RECHECK_INTERVAL
             if recheck_until is not None:
                 pause = max(pause, min(recheck_until - self._wall(), 30.0))
-            self._held = _Held(held.token, held.fp, min(now + pause, held.expires_at), held.expires_at, held.expires_wall)
+            self._held = _Held(
+                held.token, held.fp, min(now + pause, held.expires_at), held.expires_at, held.expires_wall
+            )
             return held.token
         raise error
 
@@ -338,7 +341,9 @@ class TokenManager:
                     current = self._sealer.open(record["t"], bool(record.get("enc")))
                     if current == failed_token and got:
                         self._store.delete(TOKEN_KEY)
-                        log.info("access token rejected by Zoho; forgotten", extra={"token_fp": fingerprint(failed_token)})
+                        log.info(
+                            "access token rejected by Zoho; forgotten", extra={"token_fp": fingerprint(failed_token)}
+                        )
             except StoreUnavailable:
                 self._store_ok = False
             except (SealError, ValueError, KeyError, TypeError):
@@ -372,7 +377,9 @@ class TokenManager:
 
     def _audit(self, outcome: str, **fields: Any) -> None:
         level = logging.INFO if outcome == "minted" else logging.WARNING
-        audit.log(level, "token %s", outcome, extra={"event": "token_mint", "outcome": outcome, **self._identity(), **fields})
+        audit.log(
+            level, "token %s", outcome, extra={"event": "token_mint", "outcome": outcome, **self._identity(), **fields}
+        )
 
     def _load_audit(self) -> dict[str, Any]:
         raw = self._store.get(AUDIT_KEY)
@@ -419,10 +426,10 @@ class TokenManager:
 
     def status(self) -> dict[str, Any]:
         """What an operator may see: never the token itself. Raises StoreUnavailable if the store is down."""
-        from datetime import datetime, timezone
+        from datetime import datetime
 
         def iso(ts: float | None) -> str | None:
-            return datetime.fromtimestamp(ts, timezone.utc).isoformat(timespec="seconds") if ts else None
+            return datetime.fromtimestamp(ts, UTC).isoformat(timespec="seconds") if ts else None
 
         now = self._wall()
         raw = self._store.get(TOKEN_KEY)
@@ -451,8 +458,12 @@ class TokenManager:
             "last_mint": last,
             "mints_last_hour": len(mints),
             "backoff": (
-                {"kind": backoff.kind, "reason": backoff.reason, "until": iso(backoff.until),
-                 "retry_after": max(1, int(backoff.until - now + 0.999))}
+                {
+                    "kind": backoff.kind,
+                    "reason": backoff.reason,
+                    "until": iso(backoff.until),
+                    "retry_after": max(1, int(backoff.until - now + 0.999)),
+                }
                 if backoff
                 else None
             ),

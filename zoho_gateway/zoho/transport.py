@@ -63,10 +63,18 @@ class Transport:
     ) -> Response:
         """Send one request. Raises ``NotSent`` or ``NoAnswer``; any HTTP status is a ``Response``."""
         started = time.perf_counter()
-        call_timeout = self.timeout if timeout is None else urllib3.Timeout(connect=self.timeout.connect_timeout, read=timeout)
+        call_timeout = (
+            self.timeout if timeout is None else urllib3.Timeout(connect=self.timeout.connect_timeout, read=timeout)
+        )
         try:
             answer = self._pool.request(
-                method, url, headers=dict(headers), body=body, timeout=call_timeout, redirect=False, preload_content=True
+                method,
+                url,
+                headers=dict(headers),
+                body=body,
+                timeout=call_timeout,
+                redirect=False,
+                preload_content=True,
             )
         except (NewConnectionError, ConnectTimeoutError, SSLError) as exc:
             # NewConnectionError covers refused connections and DNS failures; a TLS handshake failure also
