@@ -96,7 +96,8 @@ def _text(value: Any) -> str:
 def _failure(http_status: int, messages: list[Mapping[str, Any]], operation: Operation) -> GatewayError:
     codes = [m.get("status_code") for m in messages]
     zoho_codes = [c for c in codes if isinstance(c, int)]
-    if 4007 in zoho_codes or (http_status == 404 and operation == "get"):
+    # "Not found" is about the ticket only on a read; on a create, 4007 ("Invalid URL") means our base URL is wrong.
+    if operation == "get" and (4007 in zoho_codes or http_status == 404):
         return TicketNotFound("No ticket with that id exists in Zoho")
     if 4015 in zoho_codes or http_status == 429:
         return ZohoRateLimited("Zoho is rate-limiting API calls; retry later", retry_after=5)
