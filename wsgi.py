@@ -10,8 +10,11 @@ import sys
 
 from zoho_gateway import ConfigError, create_app
 
+# `flask ...` or `python -m flask ...`: the CLI, which may run before a refresh token exists.
+_FLASK_CLI = os.path.basename(sys.argv[0]) == "flask" or sys.argv[0].endswith(os.path.join("flask", "__main__.py"))
+
 try:
-    app = create_app(for_cli=os.path.basename(sys.argv[0]) == "flask")
+    app = create_app(for_cli=_FLASK_CLI)
 except ConfigError as exc:
     # One clear line naming the setting, not a traceback; gunicorn stops on a failed boot.
     print(f"zoho-gateway: configuration error: {exc}", file=sys.stderr)

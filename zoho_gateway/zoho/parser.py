@@ -97,7 +97,8 @@ def _failure(http_status: int, messages: list[Mapping[str, Any]], operation: Ope
     codes = [m.get("status_code") for m in messages]
     zoho_codes = [c for c in codes if isinstance(c, int)]
     # "Not found" is about the ticket only on a read; on a create, 4007 ("Invalid URL") means our base URL is wrong.
-    if operation == "get" and (4007 in zoho_codes or http_status == 404):
+    # On a read the id is the only input, so 4001 ("the id given does not exist") is not found too.
+    if operation == "get" and (4007 in zoho_codes or 4001 in zoho_codes or http_status == 404):
         return TicketNotFound("No ticket with that id exists in Zoho")
     if 4015 in zoho_codes or http_status == 429:
         return ZohoRateLimited("Zoho is rate-limiting API calls; retry later", retry_after=5)
