@@ -55,6 +55,10 @@ def _millis(seconds: float, what: str) -> int:
     return max(1, math.ceil(seconds * 1000))
 
 
+#: Seconds the store fails fast after a connection failure before it tries Redis again.
+BREAKER_COOLDOWN = 2.0
+
+
 class RedisStore(Store):
     """A store on one Redis database, keys under ``namespace`` (data under ``kv:``, locks under ``lock:``).
 
@@ -83,6 +87,7 @@ class RedisStore(Store):
             retry=Retry(NoBackoff(), 0),
         )
         self._client = redis.Redis(connection_pool=self._pool)
+        self._down_until = 0.0  # the circuit breaker: see _guard
         self._kv_prefix = f"{namespace}kv:"
         self._lock_prefix = f"{namespace}lock:"
         # Scripts are sent by SHA and loaded on first NOSCRIPT, so a Redis restart is handled.
@@ -90,13 +95,26 @@ class RedisStore(Store):
         self._release_script = self._client.register_script(_RELEASE_SCRIPT)
 
     @contextmanager
-    def _guard(self, action: str) -> Iterator[redis.Redis[bytes]]:
-        """Yield the client; turn any Redis failure into ``StoreUnavailable``."""
+    def _guard(self, action: str, *, probe: bool = False) -> Iterator[redis.Redis[bytes]]:
+        """Yield the client; turn any Redis failure into ``StoreUnavailable``.
+
+        After a connection failure the store answers StoreUnavailable at once for ``BREAKER_COOLDOWN``
+        seconds (a probe, i.e. ``ping``, still tries): otherwise every request would wait out the
+        connect time-out while Redis is down. Callers already treat StoreUnavailable as "go on without".
+        """
+        if not probe and time.monotonic() < self._down_until:
+            raise StoreUnavailable(f"Redis state store could not {action}: unavailable (recent failure)")
         try:
             yield self._client
+        except (redis.ConnectionError, redis.TimeoutError) as exc:
+            self._down_until = time.monotonic() + BREAKER_COOLDOWN
+            raise StoreUnavailable(f"Redis state store could not {action}: {type(exc).__name__}") from exc
         except redis.RedisError as exc:
             # Only the error class: Redis messages may echo arguments, and arguments are values.
             raise StoreUnavailable(f"Redis state store could not {action}: {type(exc).__name__}") from exc
+        else:
+            if probe:
+                self._down_until = 0.0
 
     def get(self, key: str) -> bytes | None:
         with self._guard("read a key") as client:
@@ -161,7 +179,7 @@ class RedisStore(Store):
             self._release_script(keys=[self._lock_prefix + name], args=[owner])
 
     def ping(self) -> None:
-        with self._guard("answer a ping") as client:
+        with self._guard("answer a ping", probe=True) as client:
             client.ping()
 
     def close(self) -> None:

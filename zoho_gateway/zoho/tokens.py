@@ -46,8 +46,10 @@ LOCK_NAME = "token-mint"
 UNREACHABLE_PAUSES = (0.25, 0.75)
 #: While minting is impossible, a process re-checks the shared store at most this often (seconds).
 RECHECK_INTERVAL = 2.0
-#: Without the shared store, one process mints at most once per this many seconds (storm guard).
+#: Without the shared store, one process mints at most once per this many seconds (storm guard)...
 LOCAL_MINT_INTERVAL = 60.0
+#: ...and only this close to its token's expiry.
+LOCAL_MINT_LEAD = 10.0
 
 
 def fingerprint(token: str) -> str:
@@ -297,16 +299,21 @@ class TokenManager:
     # --- without the shared store -----------------------------------------------------------------
 
     def _without_store(self) -> str:
-        """Degraded mode: serve the local token while valid, else mint locally, at most once a minute."""
+        """Degraded mode: serve this process's token until just before it expires, then mint locally.
+
+        Without the store there is no cluster-wide single flight, so each process mints on its own:
+        as late as possible (``LOCAL_MINT_LEAD`` before expiry) and at most once per
+        ``LOCAL_MINT_INTERVAL``, to stay well inside Zoho's mint limit until the store is back.
+        """
         error = ZohoTokenUnavailable("Shared state unavailable and no valid token held", retry_after=5)
         now = self._mono()
+        held = self._held
+        if held is not None and now < held.expires_at - LOCAL_MINT_LEAD:
+            return self._still_valid_or_raise(error)  # serves it, and re-tries the store in a moment
         if self._local_backoff is not None and self._local_backoff.until > self._wall():
             return self._still_valid_or_raise(error)
-        held = self._held
-        if held is not None and now < held.expires_at and now - self._last_local_mint < LOCAL_MINT_INTERVAL:
-            return self._still_valid_or_raise(error)
         if now - self._last_local_mint < LOCAL_MINT_INTERVAL:
-            raise error
+            return self._still_valid_or_raise(error)
         self._last_local_mint = now
         try:
             minted = self._oauth.refresh(self._refresh_token)
