@@ -119,13 +119,14 @@ class TicketCache:
         self._metrics.cache.labels("miss").inc()
         try:
             ticket = load()
+            # Store before releasing the claim: a waiter that sees the claim gone must find the ticket.
+            self._keep(ticket_id, ticket, shared=True)
         finally:
             if claimed:
                 try:
                     self._store.delete(f"fill:{ticket_id}")
                 except StoreUnavailable:
                     pass
-        self._keep(ticket_id, ticket, shared=True)
         return ticket
 
     def _get_shared(self, key: str) -> tuple[float, Ticket] | None:

@@ -72,6 +72,9 @@ def _rate_limit() -> None:
 def _finish(response: Response) -> Response:
     rid = g.get("request_id") or request_id.get()
     response.headers["X-Request-ID"] = rid
+    if response.mimetype == "text/html" and not response.is_streamed and not response.get_data():
+        # Flask's automatic OPTIONS answer is an empty body labelled text/html: an empty answer needs no type.
+        del response.headers["Content-Type"]
     verdict = g.get("rate_limit")
     if verdict is not None:
         response.headers.update(verdict.headers())

@@ -193,6 +193,11 @@ def build_spec() -> dict[str, Any]:
     ticket_in = document["components"]["schemas"]["TicketIn"]
     ticket_in["additionalProperties"] = False
     ticket_in["properties"]["subject"]["pattern"] = r"\S"
+    # Error details may carry more than the listed keys (Zoho's codes, its HTTP status): an open object.
+    details = document["components"]["schemas"]["ErrorDetails"]
+    details["properties"]["zoho_codes"] = {"type": "array", "items": {"type": "integer"}}
+    details["properties"]["upstream_status"] = {"type": "integer"}
+    details["additionalProperties"] = True
     return document
 
 

@@ -15,7 +15,8 @@ class NameRef(fields.Field[dict[str, str]]):
     """A lookup value: ``{"name": "High"}`` or the bare string ``"High"`` (wrapped). Loads to ``{"name": str}``."""
 
     default_error_messages = {
-        "invalid": 'Must be a string or an object {"name": "..."}.',
+        # Doubled braces: marshmallow str.format()s every message (single ones raised KeyError, a 500).
+        "invalid": 'Must be a string or an object {{"name": "..."}}.',
         "blank": "Must not be blank.",
         "too_long": "Must be at most 100 characters.",
         "unknown_key": 'Only the key "name" is accepted.',

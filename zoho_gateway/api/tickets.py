@@ -17,6 +17,7 @@ from ..errors import (
     InvalidJSON,
     InvalidTicket,
     InvalidTicketId,
+    PayloadTooLarge,
     StateUnavailable,
     UnsupportedMediaType,
     ZohoBadResponse,
@@ -55,10 +56,17 @@ def read_json_object() -> dict[str, Any]:
     if not request.is_json:
         raise UnsupportedMediaType("Send the ticket as JSON with 'Content-Type: application/json'")
     raw = request.get_data(cache=True)
+    limit = current_app.config.get("MAX_CONTENT_LENGTH")
+    # Werkzeug silently cuts a chunked (length-less) body at the limit: anything left means it was too large.
+    cut = limit is not None and request.content_length is None and len(raw) >= limit
+    if cut and request.environ["wsgi.input"].read(1):
+        raise PayloadTooLarge()
     if not raw.strip():
         raise InvalidJSON("The request body is empty; send a JSON object")
     try:
-        data = json.loads(raw, parse_constant=_reject_constant)
+        data = json.loads(raw.decode("utf-8-sig"), parse_constant=_reject_constant)  # UTF-8 only (RFC 8259)
+        # Escapes can smuggle in lone surrogates (a lone \\ud800) that no UTF-8 encoder (Zoho's form body) accepts.
+        json.dumps(data, ensure_ascii=False).encode("utf-8")
     except (ValueError, RecursionError):
         raise InvalidJSON("The request body is not valid JSON (UTF-8)") from None
     if not isinstance(data, dict):
