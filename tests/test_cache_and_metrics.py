@@ -439,3 +439,23 @@ def test_metrics_sum_across_workers(
     assert value(limited_metrics, requests_total, route="/requests", method="POST", status="429") == refused
     assert value(limited_metrics, requests_total, route="/requests", method="POST", status="422") == 6 - refused
     report("rate limit 3/minute", sent=6, refused=refused)
+
+
+def test_age_header_says_how_old_a_cached_answer_is(sandbox: Sandbox, make_gateway: GatewayStarter) -> None:
+    gateway = make_gateway(GATEWAY_CACHE_TTL="3")
+    ticket_id = create(gateway.url)
+    time.sleep(1.2)
+    answer = get(gateway.url, ticket_id)
+    assert answer.status_code == 200
+    # Primed by the create 1.2 s ago: a client cache may keep it only for what is left of max-age.
+    assert answer.headers["Cache-Control"] == "private, max-age=3"
+    assert 1 <= int(answer.headers["Age"]) <= 3
+
+
+def test_metrics_scrapes_do_not_count_against_the_rate_limit(sandbox: Sandbox, make_gateway: GatewayStarter) -> None:
+    gateway = make_gateway(GATEWAY_RATE_LIMIT="2/minute")
+    scrapes = [requests.get(f"{gateway.url}/metrics", timeout=5).status_code for _ in range(4)]
+    assert scrapes == [200, 200, 200, 200]
+    ticket_id = create(gateway.url)  # the client's budget is untouched by the scrapes
+    assert get(gateway.url, ticket_id).status_code == 200
+    assert get(gateway.url, ticket_id).status_code == 429

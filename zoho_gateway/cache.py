@@ -29,10 +29,18 @@ POLL_INTERVAL = 0.005
 MAX_LOCAL = 10_000
 
 
+@dataclass(frozen=True, slots=True)
+class Cached:
+    """A ticket and how long ago Zoho said so (seconds; for the ``Age`` header)."""
+
+    ticket: Ticket
+    age: float
+
+
 @dataclass
 class _Flight:
     done: threading.Event = field(default_factory=threading.Event)
-    result: Ticket | None = None
+    result: Cached | None = None
     error: BaseException | None = None
 
 
@@ -53,14 +61,16 @@ class TicketCache:
     def enabled(self) -> bool:
         return self.ttl > 0
 
-    def read(self, ticket_id: str, load: Callable[[], Ticket]) -> Ticket:
+    def read(self, ticket_id: str, load: Callable[[], Ticket]) -> Cached:
         """The ticket from the nearest fresh copy; ``load`` (a Zoho GET) only when none is fresh."""
         if not self.enabled:
-            return load()
+            return Cached(load(), 0.0)
         entry = self._local.get(ticket_id)
-        if entry is not None and entry[0] > time.monotonic():
-            self._metrics.cache.labels("hit").inc()
-            return entry[1]
+        if entry is not None:
+            remaining = entry[0] - time.monotonic()
+            if remaining > 0:
+                self._metrics.cache.labels("hit").inc()
+                return Cached(entry[1], max(0.0, self.ttl - remaining))
         return self._single_flight(ticket_id, lambda: self._from_store_or_load(ticket_id, load))
 
     def prime(self, ticket: Ticket) -> None:
@@ -70,7 +80,7 @@ class TicketCache:
 
     # --- internals ------------------------------------------------------------------------------
 
-    def _single_flight(self, key: str, fetch: Callable[[], Ticket]) -> Ticket:
+    def _single_flight(self, key: str, fetch: Callable[[], Cached]) -> Cached:
         with self._lock:
             flight = self._flights.get(key)
             leader = flight is None
@@ -94,28 +104,28 @@ class TicketCache:
                 self._flights.pop(key, None)
             flight.done.set()
 
-    def _from_store_or_load(self, ticket_id: str, load: Callable[[], Ticket]) -> Ticket:
+    def _from_store_or_load(self, ticket_id: str, load: Callable[[], Ticket]) -> Cached:
         if not self._shared:
             self._metrics.cache.labels("miss").inc()
             ticket = load()
             self._keep(ticket_id, ticket, shared=False)
-            return ticket
+            return Cached(ticket, 0.0)
         key = f"ticket:{ticket_id}"
+        claimed = False
         try:
-            cached = self._get_shared(key)
-            if cached is not None:
+            found = self._get_shared(key)
+            if found is None:
+                claimed = self._store.add(f"fill:{ticket_id}", b"1", ttl=self._fetch_timeout + 1)
+                # Claimed: another process may have stored the ticket and released its claim between our
+                # read and our claim, so look once more. Not claimed: another process is fetching; wait.
+                found = self._get_shared(key) if claimed else self._wait_for_other_process(key)
+            if found is not None:
                 self._metrics.cache.labels("hit").inc()
-                self._keep(ticket_id, cached[1], shared=False, expires_in=cached[0])
-                return cached[1]
-            claimed = self._store.add(f"fill:{ticket_id}", b"1", ttl=self._fetch_timeout + 1)
-            if not claimed:
-                waited = self._wait_for_other_process(key)
-                if waited is not None:
-                    self._metrics.cache.labels("hit").inc()
-                    self._keep(ticket_id, waited[1], shared=False, expires_in=waited[0])
-                    return waited[1]
+                remaining, ticket = found
+                self._keep(ticket_id, ticket, shared=False, expires_in=remaining)
+                return Cached(ticket, max(0.0, self.ttl - remaining))
         except StoreUnavailable:
-            claimed = False  # the cache is an optimisation: without the store, read from Zoho
+            pass  # the cache is an optimisation: without the store, read from Zoho
         self._metrics.cache.labels("miss").inc()
         try:
             ticket = load()
@@ -127,7 +137,7 @@ class TicketCache:
                     self._store.delete(f"fill:{ticket_id}")
                 except StoreUnavailable:
                     pass
-        return ticket
+        return Cached(ticket, 0.0)
 
     def _get_shared(self, key: str) -> tuple[float, Ticket] | None:
         raw = self._store.get(key)

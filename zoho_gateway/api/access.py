@@ -19,6 +19,9 @@ log = logging.getLogger("zoho_gateway.access")
 REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,128}")
 #: Routes anyone may call: probes, the API description, the docs page.
 PUBLIC_ENDPOINTS = frozenset({"health.healthz", "health.readyz", "docs.openapi", "docs.page", "static"})
+#: Routes the client rate limit does not count: the public ones, and the metrics scrape (a monitor must
+#: not be locked out, nor eat a client's budget).
+UNLIMITED_ENDPOINTS = PUBLIC_ENDPOINTS | {"health.metrics"}
 
 
 def _begin() -> None:
@@ -54,7 +57,7 @@ def _authenticate() -> None:
 def _rate_limit() -> None:
     """Count the request against its client's limit; 429 with Retry-After past it. Probes are never limited."""
     limiter = current_app.extensions["zoho_gateway"].limiter
-    if limiter is None or request.method == "OPTIONS" or request.endpoint in PUBLIC_ENDPOINTS:
+    if limiter is None or request.method == "OPTIONS" or request.endpoint in UNLIMITED_ENDPOINTS:
         return
     if request.endpoint is None:
         return

@@ -195,10 +195,11 @@ def get_ticket(ticket_id: str) -> Response:
     if not TICKET_ID.fullmatch(ticket_id):
         raise InvalidTicketId("Ticket ids are digits only (at most 20)")
     gateway = _gateway()
-    ticket = gateway.cache.read(ticket_id, lambda: simplify(gateway.zoho.get_request(ticket_id)))
-    body = json.dumps(ticket, ensure_ascii=False)
+    cached = gateway.cache.read(ticket_id, lambda: simplify(gateway.zoho.get_request(ticket_id)))
+    body = json.dumps(cached.ticket, ensure_ascii=False)
     etag = f'"{hashlib.sha256(body.encode()).hexdigest()[:20]}"'
-    # Say what the cache does: the answer may be up to the cache's TTL old; with the cache off, revalidate.
+    # Say what the cache does: answers are reused for up to the TTL, and Age says how much of it is gone
+    # (so a client cache keeps it only for the rest); with the cache off, always revalidate.
     cache_control = f"private, max-age={int(gateway.cache.ttl)}" if gateway.cache.enabled else "no-cache"
     if _etag_matches(request.headers.get("If-None-Match"), etag):
         response = Response(status=304)
@@ -206,4 +207,6 @@ def get_ticket(ticket_id: str) -> Response:
         response = Response(body, status=200, mimetype="application/json")
     response.headers["ETag"] = etag
     response.headers["Cache-Control"] = cache_control
+    if gateway.cache.enabled:
+        response.headers["Age"] = str(int(cached.age))
     return response

@@ -135,6 +135,9 @@ class TokenManager:
     # --- level 2 --------------------------------------------------------------------------------
 
     def _slow_path(self) -> str:
+        held = self._held
+        if held is not None and self._mono() < held.expires_at and self._lock.locked():
+            return held.token  # inside the margin but valid while another thread renews it: do not queue
         with self._lock:
             held = self._held
             if held is not None and self._mono() < held.refresh_at:
@@ -155,7 +158,11 @@ class TokenManager:
         backoff = self._read_backoff()
         if backoff is not None:
             return self._serve_during_backoff(backoff)
-        with self._store.lock(LOCK_NAME, lease=self._lease, wait=self._wait) as got:
+        # A process still holding a valid token does not queue behind another's (maybe slow) mint: it
+        # serves that token and re-checks shortly. Only a process with nothing valid waits for the lock.
+        held = self._held
+        wait = 0.0 if held is not None and self._mono() < held.expires_at else self._wait
+        with self._store.lock(LOCK_NAME, lease=self._lease, wait=wait) as got:
             if not got:
                 # Another process is minting and slow; do not pile onto the token endpoint.
                 return self._still_valid_or_raise(
