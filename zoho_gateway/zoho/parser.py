@@ -49,7 +49,7 @@ def parse_retry_after(value: str | None, *, default: int = 1, cap: int = 60) -> 
     """Seconds from a ``Retry-After`` header (delta-seconds form); ``default`` when absent or unparsable."""
     if value:
         try:
-            return max(0, min(cap, int(float(value.strip()))))
+            return max(1, min(cap, int(float(value.strip()))))  # 0 would tell clients to hammer us
         except ValueError:
             pass
     return default
