@@ -34,12 +34,15 @@ def create_app(env: Mapping[str, str] | None = None, *, sandbox: bool | None = N
     app.register_blueprint(openapi.bp)
     app.extensions["zoho_gateway_openapi"] = openapi.build_spec()
     if config.cors_origins:
+        import re
+
         from flask_cors import CORS
 
         # Exact origins only, and no credentials: clients authenticate with a header, never a cookie.
+        # flask-cors reads an origin holding regex characters (an IPv6 "[::1]") as an unanchored regex: escape it.
         CORS(
             app,
-            origins=list(config.cors_origins),
+            origins=[re.compile(re.escape(origin) + r"\Z", re.IGNORECASE) for origin in config.cors_origins],
             methods=["GET", "POST", "OPTIONS"],
             allow_headers=[
                 "Authorization",

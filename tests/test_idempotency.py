@@ -1,0 +1,239 @@
+"""Idempotency-Key on ``POST /requests``, over real sockets: at most one Zoho ticket per (API key name, key).
+
+The counts come from the sandbox (``create_calls``: creates that reached it; ``creates``: tickets it stored;
+``tickets()``: the tickets themselves). Gunicorn runs share SQLite state across 4 workers; the others run the
+gateway in a thread.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import requests
+
+from tests.servers import GunicornGateway, Sandbox, ThreadedGateway, free_port
+from tests.test_auth_and_request_ids import (  # noqa: F401  (_logs_hold_no_secrets: autouse log scan)
+    TICKET,
+    _logs_hold_no_secrets,
+    bearer,
+    error_code,
+    keys_env,
+    wait_for_workers,
+)
+
+Starter = Callable[..., ThreadedGateway]
+GunicornStarter = Callable[..., GunicornGateway]
+KEYS = keys_env("alice", "bob")
+
+
+def post(
+    url: str, body: Any = TICKET, key: str | None = None, client: str = "alice", **headers: str
+) -> requests.Response:
+    sent = {**bearer(client), **headers}
+    if key is not None:
+        sent["Idempotency-Key"] = key
+    return requests.post(f"{url}/requests", json=body, headers=sent, timeout=30)
+
+
+def replayed(answer: requests.Response) -> bool:
+    return answer.headers.get("Idempotent-Replayed") == "true"
+
+
+def without_request_id(body: dict[str, Any]) -> dict[str, Any]:
+    if isinstance(body.get("details"), dict):
+        return {**body, "details": {k: v for k, v in body["details"].items() if k != "request_id"}}
+    return body
+
+
+def test_seven_identical_keyed_posts_across_workers_make_one_ticket(
+    make_gunicorn: GunicornStarter, sandbox: Sandbox
+) -> None:
+    server = make_gunicorn(workers=4, GATEWAY_API_KEYS=KEYS)
+    wait_for_workers(server, 4)
+    answers = [post(server.url, key="order-7-attempt", **{"X-Request-ID": f"idem-{i}"}) for i in range(7)]
+
+    assert [a.status_code for a in answers] == [201] * 7, [a.text for a in answers]
+    assert len({a.text for a in answers}) == 1, [a.text for a in answers]
+    assert not replayed(answers[0])
+    assert all(replayed(a) for a in answers[1:]), [dict(a.headers) for a in answers]
+    assert [a.headers["X-Request-ID"] for a in answers] == [f"idem-{i}" for i in range(7)]
+    stats = sandbox.stats()
+    assert (stats["create_calls"], stats["creates"]) == (1, 1), stats
+    tickets = sandbox.tickets()
+    assert [t["id"] for t in tickets] == [answers[0].json()["zoho_ticket_id"]]
+
+
+def test_concurrent_first_uses_of_one_key_create_once(make_gunicorn: GunicornStarter, sandbox: Sandbox) -> None:
+    server = make_gunicorn(workers=4, threads=8, GATEWAY_API_KEYS=KEYS, ZOHO_TIMEOUT="6")
+    wait_for_workers(server, 4)
+    # Mint the token first, so that the only slow part is the create itself.
+    assert requests.get(f"{server.url}/requests/1", headers=bearer("alice"), timeout=10).status_code == 404
+    sandbox.fault(target="create", kind="delay", seconds=2.0)
+    gate = threading.Event()
+
+    def one(_: int) -> requests.Response:
+        gate.wait()
+        return post(server.url, key="burst-key")
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        futures = [pool.submit(one, i) for i in range(8)]
+        gate.set()
+        answers = [f.result() for f in futures]
+    sandbox.clear_faults()
+
+    firsts = [a for a in answers if a.status_code == 201 and not replayed(a)]
+    assert len(firsts) == 1, [(a.status_code, a.text) for a in answers]
+    ticket_id = firsts[0].json()["zoho_ticket_id"]
+    for answer in answers:
+        if answer is firsts[0]:
+            continue
+        if answer.status_code == 409:
+            assert error_code(answer) == "idempotency_key_in_flight", answer.text
+            assert answer.headers["Retry-After"].isdigit(), answer.headers
+        else:
+            assert answer.status_code == 201 and replayed(answer), (answer.status_code, answer.text)
+            assert answer.json()["zoho_ticket_id"] == ticket_id
+    assert sum(a.status_code == 409 for a in answers) >= 1  # the others really did overlap the first
+    again = post(server.url, key="burst-key")
+    assert again.status_code == 201 and replayed(again) and again.json()["zoho_ticket_id"] == ticket_id
+    stats = sandbox.stats()
+    assert (stats["create_calls"], stats["creates"]) == (1, 1), stats
+
+
+def test_same_key_with_another_body_is_refused(make_gateway: Starter, sandbox: Sandbox) -> None:
+    gateway = make_gateway(GATEWAY_API_KEYS=KEYS)
+    first = post(gateway.url, key="k-1")
+    assert first.status_code == 201
+    # The same JSON with its keys reordered is the same body.
+    reordered = dict(reversed(list(TICKET.items())))
+    same = post(gateway.url, body=reordered, key="k-1")
+    assert same.status_code == 201 and replayed(same) and same.text == first.text
+    other = post(gateway.url, body={**TICKET, "subject": "Printer on fire, again"}, key="k-1")
+    assert other.status_code == 422, other.text
+    assert error_code(other) == "idempotency_key_reused"
+    assert other.json()["details"]["request_id"] == other.headers["X-Request-ID"]
+    assert sandbox.stats()["create_calls"] == 1
+
+
+def test_key_length_and_form(make_gateway: Starter, sandbox: Sandbox) -> None:
+    gateway = make_gateway(GATEWAY_API_KEYS=KEYS)
+    for bad in ("k" * 256, ""):
+        answer = post(gateway.url, key=bad)
+        assert answer.status_code == 400, (len(bad), answer.text)
+        assert error_code(answer) == "invalid_header"
+        assert answer.headers["X-Request-ID"] == answer.json()["details"]["request_id"]
+    assert sandbox.stats()["create_calls"] == 0
+    longest = post(gateway.url, key="k" * 255)
+    assert longest.status_code == 201, longest.text
+    assert post(gateway.url, key="k" * 255).text == longest.text
+    assert sandbox.stats()["create_calls"] == 1
+
+
+def test_keys_are_scoped_per_api_key_name(make_gateway: Starter, sandbox: Sandbox) -> None:
+    gateway = make_gateway(GATEWAY_API_KEYS=KEYS)
+    alice = post(gateway.url, key="shared-key", client="alice")
+    bob = post(gateway.url, key="shared-key", client="bob")
+    assert alice.status_code == bob.status_code == 201
+    assert alice.json()["zoho_ticket_id"] != bob.json()["zoho_ticket_id"]
+    assert not replayed(bob)
+    # Each client's repeat replays its own answer.
+    assert post(gateway.url, key="shared-key", client="alice").text == alice.text
+    assert post(gateway.url, key="shared-key", client="bob").text == bob.text
+    assert len(sandbox.tickets()) == 2
+
+
+def test_unknown_outcome_is_replayed_and_never_creates_a_second_ticket(make_gateway: Starter, sandbox: Sandbox) -> None:
+    gateway = make_gateway(GATEWAY_API_KEYS=KEYS, ZOHO_TIMEOUT="1")
+    # The sandbox stores the ticket, then stays silent past the gateway's read time-out.
+    sandbox.fault(target="create", kind="fail_after_create", seconds=2.5, times=1)
+    first = post(gateway.url, key="maybe-created")
+    assert first.status_code == 504, first.text
+    assert error_code(first) == "zoho_outcome_unknown"
+    assert first.headers["Retry-After"].isdigit()
+    for _ in range(2):
+        again = post(gateway.url, key="maybe-created")
+        assert again.status_code == 504 and replayed(again), (again.status_code, again.text)
+        assert without_request_id(again.json()) == without_request_id(first.json())
+        assert again.json()["details"]["request_id"] == again.headers["X-Request-ID"]
+        assert again.headers["Retry-After"] == first.headers["Retry-After"]
+        time.sleep(1.5)  # the second repeat comes after the sandbox has finished the slow create
+    stats = sandbox.stats()
+    assert (stats["create_calls"], stats["creates"]) == (1, 1), stats
+
+
+def test_a_503_from_zoho_releases_the_key_and_the_same_body_then_creates(
+    make_gateway: Starter, sandbox: Sandbox
+) -> None:
+    gateway = make_gateway(GATEWAY_API_KEYS=KEYS)
+    sandbox.fault(target="create", kind="status", status=503, times=1)
+    failed = post(gateway.url, key="retry-after-503")
+    assert failed.status_code == 503 and error_code(failed) == "zoho_unavailable", failed.text
+    assert sandbox.stats()["creates"] == 0
+    retried = post(gateway.url, key="retry-after-503")
+    assert retried.status_code == 201 and not replayed(retried), retried.text
+    assert post(gateway.url, key="retry-after-503").text == retried.text
+    stats = sandbox.stats()
+    assert (stats["create_calls"], stats["creates"]) == (2, 1), stats
+
+
+def test_a_token_failure_releases_the_key(make_gateway: Starter, sandbox: Sandbox) -> None:
+    gateway = make_gateway(GATEWAY_API_KEYS=KEYS, ZOHO_TOKEN_INVALID_BACKOFF="1")
+    sandbox.revoke_refresh_token()
+    failed = post(gateway.url, key="retry-after-token")
+    assert failed.status_code == 503, failed.text
+    assert error_code(failed).startswith("zoho_token"), failed.text
+    assert sandbox.stats()["create_calls"] == 0
+    sandbox.restore_refresh_token()
+    deadline = time.monotonic() + 10
+    while True:
+        retried = post(gateway.url, key="retry-after-token")
+        if retried.status_code != 503 or time.monotonic() > deadline:
+            break
+        time.sleep(0.3)  # the gateway backs off the token endpoint for ZOHO_TOKEN_INVALID_BACKOFF
+    assert retried.status_code == 201 and not replayed(retried), retried.text
+    stats = sandbox.stats()
+    assert (stats["create_calls"], stats["creates"]) == (1, 1), stats
+
+
+def test_a_connect_failure_releases_the_key(make_gateway: Starter, sandbox: Sandbox, tmp_path: Path) -> None:
+    # Two gateways share one SQLite state file: the first cannot reach Zoho at all, the second can.
+    shared = {"GATEWAY_API_KEYS": KEYS, "GATEWAY_STATE_URL": f"sqlite:///{tmp_path}/state.db"}
+    cut_off = make_gateway(ZOHO_API_BASE_URL=f"http://127.0.0.1:{free_port()}", **shared)
+    failed = post(cut_off.url, key="retry-after-connect")
+    assert failed.status_code == 503 and error_code(failed) == "zoho_unavailable", failed.text
+    assert failed.headers["Retry-After"].isdigit()
+    connected = make_gateway(**shared)
+    retried = post(connected.url, key="retry-after-connect")
+    assert retried.status_code == 201 and not replayed(retried), retried.text
+    assert post(cut_off.url, key="retry-after-connect").text == retried.text  # the record is shared
+    assert sandbox.stats()["creates"] == 1
+
+
+def test_a_value_zoho_refuses_releases_the_key(make_gateway: Starter, sandbox: Sandbox) -> None:
+    gateway = make_gateway(GATEWAY_API_KEYS=KEYS)
+    wrong = {**TICKET, "priority": "Galactic"}
+    refused = post(gateway.url, body=wrong, key="fix-and-retry")
+    assert refused.status_code == 422 and error_code(refused) == "zoho_rejected_value", refused.text
+    # Released, not stored: the same body goes to Zoho again (and is refused again, not replayed)...
+    again = post(gateway.url, body=wrong, key="fix-and-retry")
+    assert again.status_code == 422 and not replayed(again), again.text
+    assert sandbox.stats()["create_calls"] == 2
+    # ...and a corrected body may take the key, since no ticket was made with it.
+    fixed = post(gateway.url, body={**TICKET, "priority": "High"}, key="fix-and-retry")
+    assert fixed.status_code == 201 and not replayed(fixed), fixed.text
+    stats = sandbox.stats()
+    assert (stats["create_calls"], stats["creates"]) == (3, 1), stats
+
+
+def test_without_a_key_every_post_creates(make_gateway: Starter, sandbox: Sandbox) -> None:
+    gateway = make_gateway(GATEWAY_API_KEYS=KEYS)
+    first, second = post(gateway.url), post(gateway.url)
+    assert first.status_code == second.status_code == 201
+    assert first.json()["zoho_ticket_id"] != second.json()["zoho_ticket_id"]
+    assert "Idempotent-Replayed" not in first.headers and "Idempotent-Replayed" not in second.headers
+    assert len(sandbox.tickets()) == 2
