@@ -16,6 +16,7 @@ _FLASK_CLI = os.path.basename(sys.argv[0]) == "flask" or sys.argv[0].endswith(os
 try:
     app = create_app(for_cli=_FLASK_CLI)
 except ConfigError as exc:
-    # One clear line naming the setting, not a traceback; gunicorn stops on a failed boot.
+    # One clear line naming the setting, not a traceback. Exit code 4 is gunicorn's "app failed to load":
+    # without preload_app its arbiter then stops instead of restarting workers for ever.
     print(f"zoho-gateway: configuration error: {exc}", file=sys.stderr)
-    raise SystemExit(2) from None
+    raise SystemExit(4) from None
