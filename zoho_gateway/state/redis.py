@@ -95,7 +95,7 @@ class RedisStore(Store):
         self._release_script = self._client.register_script(_RELEASE_SCRIPT)
 
     @contextmanager
-    def _guard(self, action: str, *, probe: bool = False) -> Iterator[redis.Redis[bytes]]:
+    def _guard(self, action: str, *, probe: bool = False) -> Iterator[redis.Redis]:
         """Yield the client; turn any Redis failure into ``StoreUnavailable``.
 
         After a connection failure the store answers StoreUnavailable at once for ``BREAKER_COOLDOWN``
@@ -118,7 +118,9 @@ class RedisStore(Store):
 
     def get(self, key: str) -> bytes | None:
         with self._guard("read a key") as client:
-            return client.get(self._kv_prefix + key)
+            value = client.get(self._kv_prefix + key)
+        # The pool is not created with decode_responses, so Redis answers bytes (or nil).
+        return value if isinstance(value, bytes) else None
 
     def set(self, key: str, value: bytes, ttl: float | None = None) -> None:
         px = None if ttl is None else _millis(ttl, "ttl")
