@@ -459,6 +459,8 @@ def test_refused_credentials_fail_clearly_and_heal_without_restart(
     errors = [r for r in records if r.get("levelname") == "ERROR" and setting in r.get("message", "")]
     failures = [r for r in records if r.get("event") == "token_mint" and r.get("outcome") == "failure"]
     assert len(errors) == calls, [r.get("message") for r in errors]  # one line per refusal, not per request
+    # The line names what to fix for this refusal, not every setting there is.
+    assert not any("ZOHO_CLIENT_SECRET" in r["message"] for r in errors), [r["message"] for r in errors]
     assert len(failures) == calls
     assert all(event["kind"] == "invalid_credentials" and event["reason"] == reason for event in failures)
     assert all(event["pid"] in pids and event["host"] == socket.gethostname() for event in failures)

@@ -52,6 +52,17 @@ LOCAL_MINT_INTERVAL = 60.0
 LOCAL_MINT_LEAD = 10.0
 
 
+#: What to fix for each refusal Zoho names (ZOHO-API.md §3.2); a client of another data centre is
+#: unknown to this accounts server, hence ZOHO_DC beside the client id.
+CREDENTIAL_HINTS = {
+    "invalid_code": "ZOHO_REFRESH_TOKEN (revoked, mistyped, or from another client or data centre)",
+    "invalid_client": "ZOHO_CLIENT_ID and ZOHO_DC/ZOHO_ACCOUNTS_URL",
+    "invalid_client_secret": "ZOHO_CLIENT_SECRET",
+    "unauthorized_client": "ZOHO_CLIENT_ID (the client may not use refresh tokens)",
+    "ZOHO_REFRESH_TOKEN is not set": "ZOHO_REFRESH_TOKEN (run 'flask zoho exchange-code')",
+}
+
+
 def fingerprint(token: str) -> str:
     """A short, non-reversible name for a token, safe for logs and status pages."""
     return hashlib.sha256(token.encode()).hexdigest()[:12]
@@ -429,9 +440,9 @@ class TokenManager:
         self._audit("failure", kind=kind, reason=reason, backoff_seconds=duration, shared=True)
         if kind == "invalid_credentials":
             log.error(
-                "Zoho refused the OAuth credentials (%s): check ZOHO_CLIENT_ID, ZOHO_CLIENT_SECRET, ZOHO_REFRESH_TOKEN "
-                "and ZOHO_DC/ZOHO_ACCOUNTS_URL; retrying in %ds",
+                "Zoho refused the OAuth credentials (%s): check %s; retrying in %ds",
                 reason,
+                CREDENTIAL_HINTS.get(reason, "ZOHO_CLIENT_ID, ZOHO_CLIENT_SECRET, ZOHO_REFRESH_TOKEN and ZOHO_DC"),
                 int(duration),
             )
         self._save_audit({"at": self._wall(), "outcome": kind, "reason": reason, **self._identity()}, False)
