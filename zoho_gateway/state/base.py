@@ -8,8 +8,29 @@ Keys are plain strings; values are bytes; TTLs are seconds (float). Backends nev
 from __future__ import annotations
 
 import abc
-from collections.abc import Iterator
+import secrets
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+
+
+def poll_for_lock(take: Callable[[str], bool], wait: float) -> str | None:
+    """Call ``take(owner)`` until it succeeds or ``wait`` seconds pass; the owner token, or None.
+
+    For backends with no wake-up on release (SQLite, Redis without a subscriber connection): waiters
+    poll, with a pause that grows from 10 to 50 ms so that many waiters do not flood the backend.
+    """
+    owner = secrets.token_hex(16)
+    give_up = time.monotonic() + max(0.0, wait)
+    pause = 0.01
+    while True:
+        if take(owner):
+            return owner
+        remaining = give_up - time.monotonic()
+        if remaining <= 0:
+            return None
+        time.sleep(min(pause, remaining))
+        pause = min(pause * 1.5, 0.05)
 
 
 class StoreUnavailable(Exception):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import secrets
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -12,7 +11,7 @@ import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from zoho_gateway.state.base import Store, StoreUnavailable
+from zoho_gateway.state.base import Store, StoreUnavailable, poll_for_lock
 
 #: Seconds to open a TCP connection, and to wait for any answer. Short on purpose: every request
 #: may touch the store, and a dead Redis must fail fast (StoreUnavailable) rather than hang workers.
@@ -22,9 +21,6 @@ SOCKET_TIMEOUT = 1.0
 #: Seconds a pooled connection may sit idle before it is PINGed on next use, which catches peers
 #: that vanished without closing the socket (a failover, a NAT that forgot us).
 HEALTH_CHECK_INTERVAL = 15
-
-#: Lock polling: first pause, growth factor and ceiling (seconds), as in the SQLite backend.
-_POLL_FIRST, _POLL_GROWTH, _POLL_MAX = 0.01, 1.5, 0.05
 
 # Run as one script so that "did the counter exist?" and "increment it" cannot be split by another
 # client: the expiry is set exactly once, by whoever created the counter (a fixed window).
@@ -159,22 +155,14 @@ class RedisStore(Store):
 
     def acquire_lock(self, name: str, lease: float, wait: float) -> str | None:
         lease_ms = _millis(lease, "lease")
-        owner = secrets.token_hex(16)
-        give_up = time.monotonic() + max(0.0, wait)
-        pause = _POLL_FIRST
-        while True:
+
+        def take(owner: str) -> bool:
             with self._guard("take a lock") as client:
                 # The lease is set in the same command as the claim, so a holder that dies right
                 # after taking the lock still lets it lapse.
-                if client.set(self._lock_prefix + name, owner, nx=True, px=lease_ms):
-                    return owner
-            remaining = give_up - time.monotonic()
-            if remaining <= 0:
-                return None
-            # Polling rather than pub/sub keeps waiters independent of a subscriber connection;
-            # the growing pause keeps many waiters from flooding Redis.
-            time.sleep(min(pause, remaining))
-            pause = min(pause * _POLL_GROWTH, _POLL_MAX)
+                return bool(client.set(self._lock_prefix + name, owner, nx=True, px=lease_ms))
+
+        return poll_for_lock(take, wait)
 
     def release_lock(self, name: str, owner: str) -> None:
         with self._guard("release a lock"):

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import os
-import secrets
 import sqlite3
 import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from zoho_gateway.state.base import Store, StoreUnavailable
+from zoho_gateway.state.base import Store, StoreUnavailable, poll_for_lock
 
 #: Seconds a writer waits for another process's write transaction before giving up. SQLite
 #: transactions here last microseconds, so reaching this means the file is wedged, not busy.
@@ -19,8 +18,7 @@ BUSY_TIMEOUT = 5.0
 #: Seconds between purges of lapsed rows. Reads already ignore them; purging only bounds the file.
 PURGE_EVERY = 60.0
 
-#: Lock polling: first pause, growth factor and ceiling (seconds). Short at first so an
-#: uncontended hand-over is quick; capped so a long wait does not become a busy loop.
+#: Retrying a busy journal-mode switch: first pause, growth factor and ceiling (seconds).
 _POLL_FIRST, _POLL_GROWTH, _POLL_MAX = 0.01, 1.5, 0.05
 
 _SCHEMA = (
@@ -281,21 +279,13 @@ class SQLiteStore(Store):
     def acquire_lock(self, name: str, lease: float, wait: float) -> str | None:
         if lease <= 0:
             raise ValueError("lease must be positive seconds")
-        owner = secrets.token_hex(16)
-        give_up = time.monotonic() + max(0.0, wait)
-        pause = _POLL_FIRST
-        while True:
+
+        def take(owner: str) -> bool:
             with self._guard("take a lock") as conn:
                 now = time.time()
-                if conn.execute(_TAKE_LOCK, (name, owner, now + lease, now)).fetchall():
-                    return owner
-            remaining = give_up - time.monotonic()
-            if remaining <= 0:
-                return None
-            # SQLite has no wake-up on release, so waiters poll; the pause grows to keep many
-            # waiters from hammering the write lock.
-            time.sleep(min(pause, remaining))
-            pause = min(pause * _POLL_GROWTH, _POLL_MAX)
+                return bool(conn.execute(_TAKE_LOCK, (name, owner, now + lease, now)).fetchall())
+
+        return poll_for_lock(take, wait)
 
     def release_lock(self, name: str, owner: str) -> None:
         with self._guard("release a lock") as conn:
