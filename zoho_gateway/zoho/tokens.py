@@ -129,7 +129,6 @@ class TokenManager:
         self._mono = mono
         self._lock = threading.Lock()
         self._held: _Held | None = None
-        self._store_ok = True
         self._local_backoff: _Backoff | None = None
         self._last_local_mint = -LOCAL_MINT_INTERVAL
         self._host = socket.gethostname()
@@ -154,11 +153,8 @@ class TokenManager:
             if held is not None and self._mono() < held.refresh_at:
                 return held.token  # another thread of this process refreshed it while we waited
             try:
-                token = self._from_store_or_mint()
-                self._store_ok = True
-                return token
+                return self._from_store_or_mint()
             except StoreUnavailable:
-                self._store_ok = False
                 log.warning("shared state unavailable; using this process's token cache only")
                 return self._without_store()
 
@@ -370,7 +366,7 @@ class TokenManager:
                             "access token rejected by Zoho; forgotten", extra={"token_fp": fingerprint(failed_token)}
                         )
             except StoreUnavailable:
-                self._store_ok = False
+                pass  # only the local copy could be dropped; without the store the next mint is local
             except (SealError, ValueError, KeyError, TypeError):
                 pass
 
