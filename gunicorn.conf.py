@@ -14,8 +14,9 @@ _cpus = os.cpu_count() or 1
 
 bind = os.environ.get("GUNICORN_BIND", f"{os.environ.get('HOST', '0.0.0.0')}:{os.environ.get('PORT', '8000')}")
 worker_class = "gthread"
-# One process per core (at least 2, so a crash or a slow request never leaves nobody serving).
-workers = int(os.environ.get("WEB_CONCURRENCY", max(2, _cpus)))
+# One process per core plus one (at least 2, so a crash never leaves nobody serving): the best of the
+# counts measured on 2 cores (BENCHMARKS.md), since a process also waits on Zoho while holding no CPU.
+workers = int(os.environ.get("WEB_CONCURRENCY", _cpus + 1))
 threads = int(os.environ.get("GATEWAY_THREADS", "16"))
 os.environ["GATEWAY_THREADS"] = str(threads)  # the Zoho connection pool is sized to the threads
 # Worker silent this long is killed; longer than the slowest legitimate call (retries included).

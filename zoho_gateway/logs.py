@@ -11,6 +11,8 @@ import logging
 import logging.config
 import os
 import re
+import threading
+import weakref
 from pathlib import Path
 from typing import Any
 
@@ -41,12 +43,17 @@ SECRET_PATTERNS = (
     re.compile(r"(?i)((?:access_token|refresh_token|client_secret|api[_-]?key)[\"']?\s*[=:]\s*[\"']?)[^\s\"'&,;]+"),
 )
 
+#: Matches wherever any of SECRET_PATTERNS does (a superset: case-insensitive throughout), in one scan.
+_ANY_SECRET = re.compile("|".join(f"(?:{p.pattern.removeprefix('(?i)')})" for p in SECRET_PATTERNS), re.IGNORECASE)
+
 REDACTED = "[REDACTED]"
 _configured = False
 
 
 def redact_text(text: str) -> str:
     """``text`` with every secret-shaped part replaced."""
+    if _ANY_SECRET.search(text) is None:
+        return text  # the common case, at the cost of one scan instead of three substitutions
     for pattern in SECRET_PATTERNS:
         # Patterns with a group keep it (the key name) and redact only the value after it.
         replacement = (lambda m: f"{m.group(1)}{REDACTED}") if pattern.groups else (lambda m: REDACTED)
@@ -68,6 +75,18 @@ def _redact(value: Any, key: str | None = None) -> Any:
 
 class GatewayJsonFormatter(JsonFormatter):
     """JSON lines with ``request_id`` on every line and secrets scrubbed."""
+
+    #: This thread's last (formatter, weak record, line): one record passes through the console handler, the file
+    #: handler and the file handler's rollover check, each of which formats it; the JSON is built once.
+    _last = threading.local()
+
+    def format(self, record: logging.LogRecord) -> str:
+        last = getattr(self._last, "entry", None)
+        if last is not None and last[0] is self and last[1]() is record:
+            return str(last[2])
+        line = super().format(record)
+        self._last.entry = (self, weakref.ref(record), line)
+        return line
 
     def add_fields(self, log_data: dict[str, Any], record: logging.LogRecord, message_dict: dict[str, Any]) -> None:
         super().add_fields(log_data, record, message_dict)
