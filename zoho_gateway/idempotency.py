@@ -13,12 +13,24 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from .errors import IdempotencyKeyInFlight, IdempotencyKeyReused, InvalidHeader
-from .state.base import Store
+from .errors import (
+    GatewayError,
+    IdempotencyKeyInFlight,
+    IdempotencyKeyReused,
+    InvalidHeader,
+    StateUnavailable,
+    ZohoBadResponse,
+    ZohoOutcomeUnknown,
+)
+from .state.base import Store, StoreUnavailable
+
+log = logging.getLogger("zoho_gateway.idempotency")
 
 MAX_KEY_LENGTH = 255
 
@@ -90,3 +102,46 @@ class IdempotencyStore:
 
     def release(self, client: str, key: str) -> None:
         self._store.delete(self._record_key(client, key))
+
+    def run_once(
+        self, client: str, key: str, fingerprint: str, create: Callable[[], dict[str, Any]]
+    ) -> tuple[Replay, bool]:
+        """Run ``create`` (which returns the 201 body) at most once per (client, key).
+
+        Returns the answer and whether it is a replay. Raises what ``begin`` raises, StateUnavailable
+        (503) when the records cannot be read (without them a single ticket cannot be promised), and
+        whatever ``create`` raises, after recording or releasing the key as the module docstring says.
+        """
+        try:
+            replay = self.begin(client, key, fingerprint)
+        except StoreUnavailable:
+            raise StateUnavailable("Idempotency records are unavailable; retry shortly", retry_after=5) from None
+        if replay is not None:
+            return replay, True
+        try:
+            body = create()
+        except (ZohoOutcomeUnknown, ZohoBadResponse) as exc:
+            # Zoho may have created the ticket: the key is spent, and every repeat gets this same answer.
+            headers = {"Retry-After": str(exc.retry_after)} if exc.retry_after is not None else {}
+            self._complete_quietly(
+                client, key, fingerprint, Replay(exc.status, {"error": exc.summary, "details": exc.details()}, headers)
+            )
+            raise
+        except GatewayError:
+            # Nothing was created (refused value, Zoho unreachable before sending, no token): free the key.
+            try:
+                self.release(client, key)
+            except StoreUnavailable:
+                pass  # the claim lapses by itself after the in-flight TTL
+            raise
+        answer = Replay(201, body, {})
+        self._complete_quietly(client, key, fingerprint, answer)
+        return answer, False
+
+    def _complete_quietly(self, client: str, key: str, fingerprint: str, answer: Replay) -> None:
+        try:
+            self.complete(client, key, fingerprint, answer)
+        except StoreUnavailable:
+            # The answer stands (the ticket may exist). Repeats get 409 until the claim lapses; after that a
+            # repeat could create a second ticket, which is why an operator is told.
+            log.error("idempotency record could not be stored; the key's claim will lapse", extra={"client": client})

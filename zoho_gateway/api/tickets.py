@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import logging
-from collections.abc import Mapping
 from typing import Any
 
 from flask import Blueprint, Response, current_app, g, request
@@ -13,25 +11,19 @@ from marshmallow import ValidationError
 
 from ..context import request_id
 from ..errors import (
-    GatewayError,
     InvalidJSON,
     InvalidTicket,
     InvalidTicketId,
     PayloadTooLarge,
-    StateUnavailable,
     UnsupportedMediaType,
-    ZohoBadResponse,
-    ZohoOutcomeUnknown,
 )
 from ..gateway import Gateway
 from ..idempotency import Replay, body_fingerprint, check_key
-from ..state import StoreUnavailable
 from ..zoho.parser import simplify
 from ..zoho.transform import to_input_data
 from .schemas import TICKET_ID, ticket_in
 
 bp = Blueprint("tickets", __name__)
-log = logging.getLogger("zoho_gateway.idempotency")
 
 
 def _gateway() -> Gateway:
@@ -123,61 +115,22 @@ def create_ticket() -> Response:
     ticket = validate_ticket(payload)
     gateway = _gateway()
     if key is None:
-        entity = _create(gateway, ticket)
-        return _json_response({"message": "Ticket created successfully", "zoho_ticket_id": str(entity["id"])}, 201)
-
-    client, fingerprint = g.get("client", "-"), body_fingerprint(payload)
-    try:
-        replay = gateway.idempotency.begin(client, key, fingerprint)
-    except StoreUnavailable:
-        # Without the shared record we cannot promise a single ticket; refusing is the safe answer.
-        raise StateUnavailable("Idempotency records are unavailable; retry shortly", retry_after=5) from None
-    if replay is not None:
+        return _json_response(_create(gateway, ticket), 201)
+    answer, replayed = gateway.idempotency.run_once(
+        g.get("client", "-"), key, body_fingerprint(payload), lambda: _create(gateway, ticket)
+    )
+    if replayed:
         gateway.metrics.replays.inc()
-        return _replay(replay)
-    try:
-        entity = _create(gateway, ticket)
-    except (ZohoOutcomeUnknown, ZohoBadResponse) as exc:
-        # Zoho may have created the ticket: the key is spent, and every repeat gets this same answer.
-        headers = {"Retry-After": str(exc.retry_after)} if exc.retry_after is not None else {}
-        _complete(
-            gateway,
-            client,
-            key,
-            fingerprint,
-            Replay(exc.status, {"error": exc.summary, "details": exc.details()}, headers),
-        )
-        raise
-    except GatewayError:
-        # Nothing was created (refused value, Zoho unreachable before sending, no token): the key is free again.
-        _release(gateway, client, key)
-        raise
-    body = {"message": "Ticket created successfully", "zoho_ticket_id": str(entity["id"])}
-    _complete(gateway, client, key, fingerprint, Replay(201, body, {}))
-    return _json_response(body, 201)
+        return _replay(answer)
+    return _json_response(answer.body, answer.status)
 
 
-def _create(gateway: Gateway, ticket: dict[str, Any]) -> Mapping[str, Any]:
+def _create(gateway: Gateway, ticket: dict[str, Any]) -> dict[str, Any]:
+    """Create the ticket in Zoho; the 201 body."""
     entity = gateway.zoho.create_request(to_input_data(ticket))
     # Zoho's answer is the ticket as it is now: a poll right after the create needs no upstream call.
     gateway.cache.prime(simplify(entity))
-    return entity
-
-
-def _complete(gateway: Gateway, client: str, key: str, fingerprint: str, replay: Replay) -> None:
-    try:
-        gateway.idempotency.complete(client, key, fingerprint, replay)
-    except StoreUnavailable:
-        # The answer stands (the ticket exists). Repeats get 409 until the claim lapses; after that a repeat
-        # could create a second ticket, which is why this is logged as an error for an operator.
-        log.error("idempotency record could not be stored; the key's claim will lapse", extra={"client": client})
-
-
-def _release(gateway: Gateway, client: str, key: str) -> None:
-    try:
-        gateway.idempotency.release(client, key)
-    except StoreUnavailable:
-        pass
+    return {"message": "Ticket created successfully", "zoho_ticket_id": str(entity["id"])}
 
 
 def _etag_matches(header: str | None, etag: str) -> bool:
