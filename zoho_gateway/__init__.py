@@ -17,7 +17,7 @@ def create_app(env: Mapping[str, str] | None = None, *, sandbox: bool | None = N
     ``flask zoho`` commands exist to produce (see ``load_config``).
     """
     from . import cli
-    from .api import access, errors, health, openapi, tickets
+    from .api import access, cors, errors, health, openapi, tickets
     from .gateway import build_gateway
     from .logs import configure_logging
 
@@ -31,39 +31,8 @@ def create_app(env: Mapping[str, str] | None = None, *, sandbox: bool | None = N
     access.init_app(app)
     app.register_blueprint(tickets.bp)
     app.register_blueprint(health.bp)
-    app.register_blueprint(openapi.bp)
-    app.extensions["zoho_gateway_openapi"] = openapi.build_spec()
-    if config.cors_origins:
-        import re
-
-        from flask_cors import CORS
-
-        # Exact origins only, and no credentials: clients authenticate with a header, never a cookie.
-        # flask-cors reads an origin holding regex characters (an IPv6 "[::1]") as an unanchored regex: escape it.
-        CORS(
-            app,
-            origins=[re.compile(re.escape(origin) + r"\Z", re.IGNORECASE) for origin in config.cors_origins],
-            methods=["GET", "POST", "OPTIONS"],
-            allow_headers=[
-                "Authorization",
-                "Content-Type",
-                "Idempotency-Key",
-                "X-Request-ID",
-                "X-API-Key",
-                "If-None-Match",
-            ],
-            expose_headers=[
-                "X-Request-ID",
-                "Retry-After",
-                "Idempotent-Replayed",
-                "ETag",
-                "RateLimit-Limit",
-                "RateLimit-Remaining",
-                "RateLimit-Reset",
-            ],
-            supports_credentials=False,
-            max_age=600,
-        )
+    openapi.init_app(app)
+    cors.init_app(app, config.cors_origins)
     cli.init_app(app)
     return app
 

@@ -7,7 +7,7 @@ from typing import Any
 
 from apispec import APISpec
 from apispec.ext.marshmallow import MarshmallowPlugin
-from flask import Blueprint, Response, current_app
+from flask import Blueprint, Flask, Response, current_app
 from marshmallow import fields
 
 from .schemas import TICKET_ID, ErrorBody, NameRef, TicketCreated, TicketIn, TicketOut
@@ -203,7 +203,13 @@ def build_spec() -> dict[str, Any]:
 
 @bp.get("/openapi.json")
 def openapi() -> Response:
-    return Response(json.dumps(current_app.extensions["zoho_gateway_openapi"]), mimetype="application/json")
+    return Response(current_app.extensions["zoho_gateway_openapi"], mimetype="application/json")
+
+
+def init_app(app: Flask) -> None:
+    """Serve the document (built and serialised once, at start-up) and the docs page."""
+    app.extensions["zoho_gateway_openapi"] = json.dumps(build_spec())
+    app.register_blueprint(bp)
 
 
 _PAGE = """<!doctype html>
