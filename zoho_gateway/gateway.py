@@ -20,7 +20,7 @@ from .state.sealing import Sealer, SealError
 from .zoho.client import ServiceDeskClient
 from .zoho.oauth import ZohoOAuth
 from .zoho.retry import RetryPolicy
-from .zoho.tokens import TOKEN_KEY, TokenManager
+from .zoho.tokens import TokenManager, read_stored_token
 from .zoho.transport import Transport
 
 log = logging.getLogger("zoho_gateway")
@@ -46,22 +46,12 @@ class Gateway:
 
 def _check_sealer(store: Store, sealer: Sealer) -> None:
     """Fail the start, not every request, when GATEWAY_STATE_KEY cannot open the stored token."""
-    import json
-
     try:
-        raw = store.get(TOKEN_KEY)
+        read_stored_token(store, sealer)
     except StoreUnavailable:
         log.warning("shared state unreachable at start-up; the stored token was not checked")
-        return
-    if raw is None:
-        return
-    try:
-        record = json.loads(raw)
-        sealer.open(record["t"], bool(record.get("enc")))
     except SealError as exc:
         raise ConfigError(f"GATEWAY_STATE_KEY: {exc} (fix the key, or run 'flask zoho token forget')") from None
-    except (ValueError, KeyError, TypeError):
-        return
 
 
 def build_gateway(config: Config) -> Gateway:

@@ -80,6 +80,43 @@ class _Held:
 
 
 @dataclass(frozen=True)
+class StoredToken:
+    """The shared store's token record (wall-clock times, since several processes and hosts read it)."""
+
+    token: str = field(repr=False)
+    minted_at: float
+    expires_at: float
+    encrypted: bool
+
+    @property
+    def lifetime(self) -> float:
+        return self.expires_at - self.minted_at
+
+    def encode(self, sealer: Sealer) -> bytes:
+        return json.dumps(
+            {"t": sealer.seal(self.token), "enc": sealer.enabled, "at": self.minted_at, "exp": self.expires_at}
+        ).encode()
+
+
+def read_stored_token(store: Store, sealer: Sealer) -> StoredToken | None:
+    """The stored token, or None when there is none or its record is malformed.
+
+    Raises SealError when ``sealer`` cannot open it (another GATEWAY_STATE_KEY) and StoreUnavailable.
+    """
+    raw = store.get(TOKEN_KEY)
+    if raw is None:
+        return None
+    try:
+        record = json.loads(raw)
+        encrypted = bool(record.get("enc"))
+        token = sealer.open(str(record["t"]), encrypted)
+        return StoredToken(token, float(record["at"]), float(record["exp"]), encrypted)
+    except (ValueError, KeyError, TypeError, AttributeError):
+        log.error("stored token record is malformed; it will be replaced")
+        return None
+
+
+@dataclass(frozen=True)
 class _Backoff:
     until: float
     kind: str
@@ -185,32 +222,31 @@ class TokenManager:
 
     def _adopt_shared(self) -> str | None:
         """Adopt the stored token if it is outside the refresh margin; None otherwise."""
-        raw = self._store.get(TOKEN_KEY)
-        if raw is None:
+        stored = self._read_stored()
+        if stored is None:
             return None
-        try:
-            record = json.loads(raw)
-            token = self._sealer.open(record["t"], bool(record.get("enc")))
-            expires_wall = float(record["exp"])
-            lifetime = float(record.get("life", expires_wall - float(record.get("at", expires_wall))))
-        except SealError as exc:
-            log.error("stored token cannot be read: %s; minting a new one", exc)
-            return None
-        except (ValueError, KeyError, TypeError):
-            log.error("stored token record is malformed; minting a new one")
-            return None
-        held = self._hold(token, expires_wall, lifetime)
+        held = self._hold(stored)
         if self._mono() >= held.refresh_at:
             return None
         self._held = held
-        return token
+        return stored.token
 
-    def _hold(self, token: str, expires_wall: float, lifetime: float) -> _Held:
-        remaining = expires_wall - self._wall()
+    def _read_stored(self) -> StoredToken | None:
+        """The stored token; None (and one error line) when this process's key cannot open it."""
+        try:
+            return read_stored_token(self._store, self._sealer)
+        except SealError as exc:
+            log.error("stored token cannot be read: %s; it will be replaced", exc)
+            return None
+
+    def _hold(self, stored: StoredToken) -> _Held:
+        remaining = stored.expires_at - self._wall()
         now = self._mono()
         # The margin never exceeds half a lifetime, so short-lived tokens are still used before renewal.
-        margin = min(self._margin, lifetime / 2) if lifetime > 0 else self._margin
-        return _Held(token, fingerprint(token), now + remaining - margin, now + remaining, expires_wall)
+        margin = min(self._margin, stored.lifetime / 2) if stored.lifetime > 0 else self._margin
+        return _Held(
+            stored.token, fingerprint(stored.token), now + remaining - margin, now + remaining, stored.expires_at
+        )
 
     def _mint_and_share(self) -> str:
         """Mint (the caller holds the store's lock), store, adopt. Records a back-off on refusal."""
@@ -221,16 +257,10 @@ class TokenManager:
             self._record_failure(kind, exc.reason)
             return self._serve_during_backoff(_Backoff(self._wall() + self._backoffs[kind], kind, exc.reason))
         now = self._wall()
-        record = {
-            "t": self._sealer.seal(minted.access_token),
-            "enc": self._sealer.enabled,
-            "at": now,
-            "exp": now + minted.expires_in,
-            "life": minted.expires_in,
-        }
-        self._store.set(TOKEN_KEY, json.dumps(record).encode(), ttl=minted.expires_in)
+        stored = StoredToken(minted.access_token, now, now + minted.expires_in, self._sealer.enabled)
+        self._store.set(TOKEN_KEY, stored.encode(self._sealer), ttl=minted.expires_in)
         self._store.delete(BACKOFF_KEY)
-        self._held = self._hold(minted.access_token, now + minted.expires_in, minted.expires_in)
+        self._held = self._hold(stored)
         self._record_success(minted)
         return minted.access_token
 
@@ -286,18 +316,11 @@ class TokenManager:
         now = self._mono()
         held = self._held
         if held is None or now >= held.expires_at:
-            raw = None
             try:
-                raw = self._store.get(TOKEN_KEY)
+                stored = self._read_stored()
             except StoreUnavailable:
-                pass
-            if raw is not None:
-                try:
-                    record = json.loads(raw)
-                    token = self._sealer.open(record["t"], bool(record.get("enc")))
-                    held = self._hold(token, float(record["exp"]), float(record.get("life", 0)))
-                except (SealError, ValueError, KeyError, TypeError):
-                    held = None
+                stored = None
+            held = self._hold(stored) if stored is not None else None
         if held is not None and now < held.expires_at:
             # Inside the margin but valid: keep using it, and come back only after a short pause so
             # that every request does not queue on the lock while minting is impossible.
@@ -336,7 +359,8 @@ class TokenManager:
             self._local_backoff = _Backoff(self._wall() + self._backoffs[kind], kind, exc.reason)
             self._audit("failure", kind=kind, reason=exc.reason, shared=False)
             return self._serve_during_backoff(self._local_backoff)
-        self._held = self._hold(minted.access_token, self._wall() + minted.expires_in, minted.expires_in)
+        now_wall = self._wall()
+        self._held = self._hold(StoredToken(minted.access_token, now_wall, now_wall + minted.expires_in, False))
         self._audit("minted", expires_in=minted.expires_in, shared=False)
         if self._on_mint:
             self._on_mint("minted")
@@ -355,20 +379,14 @@ class TokenManager:
                 self._held = None
             try:
                 with self._store.lock(LOCK_NAME, lease=self._lease, wait=self._wait) as got:
-                    raw = self._store.get(TOKEN_KEY)
-                    if raw is None:
-                        return
-                    record = json.loads(raw)
-                    current = self._sealer.open(record["t"], bool(record.get("enc")))
-                    if current == failed_token and got:
+                    stored = self._read_stored()
+                    if got and stored is not None and stored.token == failed_token:
                         self._store.delete(TOKEN_KEY)
                         log.info(
                             "access token rejected by Zoho; forgotten", extra={"token_fp": fingerprint(failed_token)}
                         )
             except StoreUnavailable:
                 pass  # only the local copy could be dropped; without the store the next mint is local
-            except (SealError, ValueError, KeyError, TypeError):
-                pass
 
     # --- operator actions -----------------------------------------------------------------------------
 
@@ -453,21 +471,17 @@ class TokenManager:
             return datetime.fromtimestamp(ts, UTC).isoformat(timespec="seconds") if ts else None
 
         now = self._wall()
-        raw = self._store.get(TOKEN_KEY)
+        stored = self._read_stored()
         held_info: dict[str, Any] = {"token_held": False, "expires_at": None, "expires_in": None, "fingerprint": None}
-        if raw is not None:
-            try:
-                record = json.loads(raw)
-                held_info.update(
-                    token_held=True,
-                    expires_at=iso(float(record["exp"])),
-                    expires_in=max(0, int(float(record["exp"]) - now)),
-                    minted_at=iso(float(record["at"])),
-                    encrypted=bool(record.get("enc")),
-                )
-                held_info["fingerprint"] = fingerprint(self._sealer.open(record["t"], bool(record.get("enc"))))
-            except (SealError, ValueError, KeyError, TypeError):
-                held_info["fingerprint"] = None
+        if stored is not None:
+            held_info.update(
+                token_held=True,
+                expires_at=iso(stored.expires_at),
+                expires_in=max(0, int(stored.expires_at - now)),
+                minted_at=iso(stored.minted_at),
+                encrypted=stored.encrypted,
+                fingerprint=fingerprint(stored.token),
+            )
         data = self._load_audit()
         mints = [t for t in data.get("mints", []) if isinstance(t, (int, float)) and t > now - 3600]
         backoff = self._read_backoff()
@@ -501,13 +515,8 @@ class TokenManager:
             self._store.ping()
             facts["state"] = "ok"
             backoff = self._read_backoff()
-            raw = self._store.get(TOKEN_KEY)
-            shared_valid = False
-            if raw is not None:
-                try:
-                    shared_valid = float(json.loads(raw)["exp"]) > self._wall()
-                except (ValueError, KeyError, TypeError):
-                    shared_valid = False
+            stored = self._read_stored()
+            shared_valid = stored is not None and stored.expires_at > self._wall()
         except StoreUnavailable:
             facts["state"] = "unavailable"
             backoff = self._local_backoff if self._local_backoff and self._local_backoff.until > self._wall() else None
