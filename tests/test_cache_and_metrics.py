@@ -10,15 +10,15 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-import pytest
 import requests
 from prometheus_client.parser import text_string_to_metric_families
 
+from tests.measured import Measurements
 from tests.servers import GunicornGateway, Sandbox, ThreadedGateway
 
 GatewayStarter = Callable[..., ThreadedGateway]
@@ -34,20 +34,8 @@ UNKNOWN_ID = "999999999"
 #: Longer than the 2 s TTL used below, so that every local and shared copy has lapsed.
 PAST_TTL = 2.2
 
-MEASURED: list[str] = []
-
-
-def report(scenario: str, **numbers: Any) -> None:
-    line = f"[cache-metrics] {scenario}: " + ", ".join(f"{key}={value}" for key, value in numbers.items())
-    MEASURED.append(line)
-    print(line)
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _summary() -> Iterator[None]:
-    yield
-    if MEASURED:
-        print("\n" + "\n".join(["[cache-metrics] summary of measured numbers:", *MEASURED]))
+report = Measurements("cache-metrics")
+_summary = report.summary_fixture()
 
 
 # --- helpers -------------------------------------------------------------------------------------------

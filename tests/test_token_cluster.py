@@ -27,6 +27,7 @@ import redis
 import requests
 from cryptography.fernet import Fernet
 
+from tests.measured import Measurements
 from tests.redis_server import _start as start_redis_server
 from tests.servers import GunicornGateway, Sandbox
 from zoho_gateway.state import open_store
@@ -45,20 +46,8 @@ TICKET = {
 DB_TWO_MASTERS, DB_SEALED, DB_SHORT_LIVED = 5, 6, 7
 
 #: Numbers for the closing note, printed when the module ends.
-MEASURED: list[str] = []
-
-
-def report(scenario: str, **numbers: Any) -> None:
-    line = f"[token-cluster] {scenario}: " + ", ".join(f"{key}={value}" for key, value in numbers.items())
-    MEASURED.append(line)
-    print(line)
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _summary() -> Iterator[None]:
-    yield
-    if MEASURED:
-        print("\n" + "\n".join(["[token-cluster] summary of measured counts:", *MEASURED]))
+report = Measurements("token-cluster")
+_summary = report.summary_fixture()
 
 
 # --- helpers ------------------------------------------------------------------------------------------------
@@ -240,9 +229,7 @@ def test_cold_start_burst_mints_once_and_restart_reuses_the_stored_token(
 # --- 2. two hosts, one Redis --------------------------------------------------------------------------------
 
 
-def test_two_masters_sharing_redis_mint_once(
-    sandbox: Sandbox, make_gunicorn: Starter, redis_url: str
-) -> None:
+def test_two_masters_sharing_redis_mint_once(sandbox: Sandbox, make_gunicorn: Starter, redis_url: str) -> None:
     state = redis_db(redis_url, DB_TWO_MASTERS)
     host_a = make_gunicorn(workers=2, GATEWAY_STATE_URL=state)
     host_b = make_gunicorn(workers=2, GATEWAY_STATE_URL=state)
@@ -364,14 +351,10 @@ def test_throttle_backs_off_cluster_wide_then_heals(
     assert readyz(server.url)[0] == 200
 
 
-def test_throttle_keeps_serving_the_held_token_until_it_expires(
-    sandbox: Sandbox, make_gunicorn: Starter
-) -> None:
+def test_throttle_keeps_serving_the_held_token_until_it_expires(sandbox: Sandbox, make_gunicorn: Starter) -> None:
     ttl, margin, backoff = 10, 5, 2
     sandbox.settings(token_ttl=ttl)
-    server = make_gunicorn(
-        workers=4, ZOHO_TOKEN_REFRESH_MARGIN=str(margin), ZOHO_TOKEN_THROTTLE_BACKOFF=str(backoff)
-    )
+    server = make_gunicorn(workers=4, ZOHO_TOKEN_REFRESH_MARGIN=str(margin), ZOHO_TOKEN_THROTTLE_BACKOFF=str(backoff))
     before = time.monotonic()
     assert create(server.url).status_code == 201
     after = time.monotonic()
@@ -580,16 +563,12 @@ def test_redis_down_keeps_serving_the_in_process_token(
     status_answers = [requests.get(f"{server.url}/token/status", timeout=10) for _ in range(4)]
     reads = [requests.get(f"{server.url}/requests/{ticket_id}", timeout=10) for _ in range(6)]
     keyed = [
-        requests.post(
-            f"{server.url}/requests", json=TICKET, headers={"Idempotency-Key": f"k-{i}"}, timeout=10
-        )
+        requests.post(f"{server.url}/requests", json=TICKET, headers={"Idempotency-Key": f"k-{i}"}, timeout=10)
         for i in range(4)
     ]
     answers += burst([server.url], total=20, threads=4)
     mints, calls = counters(sandbox)
-    local = [
-        event for event in audit_lines(server) if event["outcome"] == "minted" and event["shared"] is False
-    ]
+    local = [event for event in audit_lines(server) if event["outcome"] == "minted" and event["shared"] is False]
     report(
         "7 redis killed, 2 workers, 80 creates after",
         answers=statuses(answers),
@@ -619,11 +598,7 @@ def test_redis_down_keeps_serving_the_in_process_token(
 def test_state_key_encrypts_the_stored_token_and_a_wrong_key_stops_the_start(
     sandbox: Sandbox, make_gunicorn: Starter, tmp_path: Path, request: pytest.FixtureRequest, backend: str
 ) -> None:
-    state = (
-        sqlite_url(tmp_path)
-        if backend == "sqlite"
-        else redis_db(request.getfixturevalue("redis_url"), DB_SEALED)
-    )
+    state = sqlite_url(tmp_path) if backend == "sqlite" else redis_db(request.getfixturevalue("redis_url"), DB_SEALED)
     key = Fernet.generate_key().decode()
     server = make_gunicorn(workers=2, GATEWAY_STATE_URL=state, GATEWAY_STATE_KEY=key)
     assert create(server.url).status_code == 201
@@ -670,9 +645,7 @@ def test_wrong_state_key_stops_the_start_without_preload_too(
     sealed = make_gateway(GATEWAY_STATE_URL=state, GATEWAY_STATE_KEY=Fernet.generate_key().decode())
     sealed.gateway.tokens.access_token()
     assert stored_record(state) is not None
-    wrong = make_gunicorn(
-        workers=2, wait=False, GUNICORN_PRELOAD="0", GATEWAY_STATE_KEY=Fernet.generate_key().decode()
-    )
+    wrong = make_gunicorn(workers=2, wait=False, GUNICORN_PRELOAD="0", GATEWAY_STATE_KEY=Fernet.generate_key().decode())
     assert wrong.proc is not None
     try:
         code = wrong.proc.wait(timeout=8)
@@ -747,9 +720,7 @@ def test_a_burst_of_401s_for_one_token_refreshes_once(sandbox: Sandbox, make_gun
 # --- 11. the token endpoint cannot be reached ---------------------------------------------------------------
 
 
-def test_unreachable_token_endpoint_retries_a_little_then_503(
-    sandbox: Sandbox, make_gunicorn: Starter
-) -> None:
+def test_unreachable_token_endpoint_retries_a_little_then_503(sandbox: Sandbox, make_gunicorn: Starter) -> None:
     backoff = 2
     sandbox.fault(target="token", kind="reset_connection")
     server = make_gunicorn(workers=4, ZOHO_TOKEN_UNREACHABLE_BACKOFF=str(backoff))
@@ -769,9 +740,7 @@ def test_unreachable_token_endpoint_retries_a_little_then_503(
 # --- 12. a slow mint inside the margin stalls nobody else ------------------------------------------
 
 
-def test_a_slow_mint_inside_the_margin_does_not_stall_other_requests(
-    sandbox: Sandbox, make_gunicorn: Starter
-) -> None:
+def test_a_slow_mint_inside_the_margin_does_not_stall_other_requests(sandbox: Sandbox, make_gunicorn: Starter) -> None:
     ttl, margin, delay = 12, 6, 3.0
     sandbox.settings(token_ttl=ttl)
     server = make_gunicorn(workers=2, ZOHO_TIMEOUT="5", ZOHO_TOKEN_REFRESH_MARGIN=str(margin))
