@@ -231,7 +231,13 @@ fetch("openapi.json").then(r => r.json()).then(doc => {
     const p = document.createElement("p"); p.textContent = op.summary || ""; ops.append(p);
     const ul = document.createElement("ul");
     for (const [status, r] of Object.entries(op.responses)) {
-      const li = document.createElement("li"); li.textContent = `${status}: ${r.description}`; ul.append(li);
+      const li = document.createElement("li"); li.append(`${status}: `);
+      // Descriptions mark error codes with backticks: odd pieces are code.
+      r.description.split("`").forEach((piece, i) => {
+        if (i % 2) { const c = document.createElement("code"); c.textContent = piece; li.append(c); }
+        else li.append(piece);
+      });
+      ul.append(li);
     }
     ops.append(ul);
   }
