@@ -698,6 +698,9 @@ def test_token_status_fields_and_audit_line(sandbox: Sandbox, make_gunicorn: Sta
     event = events[0]
     assert event["event"] == "token_mint" and event["outcome"] == "minted"
     assert event["pid"] == last["pid"] and event["host"] == socket.gethostname()
+    # Why it minted: a cold start has nothing stored. The same reason is shown in /token/status.
+    assert event["reason"] == "no stored token" == last["reason"]
+    assert "asctime" in event
     assert event["name"] == "zoho_gateway.audit"
     assert token not in server.logs()
 

@@ -248,8 +248,17 @@ class TokenManager:
             stored.token, fingerprint(stored.token), now + remaining - margin, now + remaining, stored.expires_at
         )
 
-    def _mint_and_share(self) -> str:
-        """Mint (the caller holds the store's lock), store, adopt. Records a back-off on refusal."""
+    def _mint_and_share(self, reason: str | None = None) -> str:
+        """Mint (the caller holds the store's lock), store, adopt. Records a back-off on refusal.
+
+        ``reason`` (why a mint is needed) goes into the audit line; by default it is read off the store.
+        """
+        if reason is None:
+            stored = self._read_stored()
+            if stored is None:
+                reason = "no stored token"
+            else:
+                reason = "expired" if stored.expires_at <= self._wall() else "within the refresh margin"
         try:
             minted = self._mint_with_retries()
         except TokenError as exc:
@@ -261,7 +270,7 @@ class TokenManager:
         self._store.set(TOKEN_KEY, stored.encode(self._sealer), ttl=minted.expires_in)
         self._store.delete(BACKOFF_KEY)
         self._held = self._hold(stored)
-        self._record_success(minted)
+        self._record_success(minted, reason)
         return minted.access_token
 
     def _mint_with_retries(self) -> MintedToken:
@@ -361,7 +370,7 @@ class TokenManager:
             return self._serve_during_backoff(self._local_backoff)
         now_wall = self._wall()
         self._held = self._hold(StoredToken(minted.access_token, now_wall, now_wall + minted.expires_in, False))
-        self._audit("minted", expires_in=minted.expires_in, shared=False)
+        self._audit("minted", reason="shared state unavailable", expires_in=minted.expires_in, shared=False)
         if self._on_mint:
             self._on_mint("minted")
         return minted.access_token
@@ -398,7 +407,7 @@ class TokenManager:
             backoff = self._read_backoff()
             if backoff is not None:
                 return self._serve_during_backoff(backoff)
-            return self._mint_and_share()
+            return self._mint_and_share("forced by an operator")
 
     def forget(self) -> None:
         """Drop the stored token and any back-off (the next call mints)."""
@@ -437,9 +446,9 @@ class TokenManager:
         data.update(last=last, mints=mints)
         self._store.set(AUDIT_KEY, json.dumps(data).encode(), ttl=7 * 24 * 3600)
 
-    def _record_success(self, minted: MintedToken) -> None:
-        self._audit("minted", expires_in=minted.expires_in, shared=True)
-        self._save_audit({"at": self._wall(), "outcome": "minted", "reason": None, **self._identity()}, True)
+    def _record_success(self, minted: MintedToken, reason: str) -> None:
+        self._audit("minted", reason=reason, expires_in=minted.expires_in, shared=True)
+        self._save_audit({"at": self._wall(), "outcome": "minted", "reason": reason, **self._identity()}, True)
         if self._on_mint:
             self._on_mint("minted")
 
