@@ -18,7 +18,7 @@ def create_app(env: Mapping[str, str] | None = None, *, sandbox: bool | None = N
     """
     from . import cli
     from .api import access, cors, errors, health, openapi, tickets
-    from .gateway import build_gateway
+    from .gateway import EXTENSION_KEY, build_gateway
     from .logs import configure_logging
 
     config: Config = load_config(env, sandbox=sandbox, for_cli=for_cli)
@@ -26,7 +26,7 @@ def create_app(env: Mapping[str, str] | None = None, *, sandbox: bool | None = N
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = config.max_body_bytes
     app.json.ensure_ascii = False  # type: ignore[attr-defined]
-    app.extensions["zoho_gateway"] = build_gateway(config)
+    app.extensions[EXTENSION_KEY] = build_gateway(config)
     errors.init_app(app)
     access.init_app(app)
     app.register_blueprint(tickets.bp)

@@ -12,22 +12,17 @@ import re
 from pathlib import Path
 
 import click
-from flask import Flask, current_app
+from flask import Flask
 from flask.cli import AppGroup
 
 from .errors import GatewayError
-from .gateway import Gateway
+from .gateway import current_gateway
 from .state import StoreUnavailable
 from .zoho.oauth import TokenError
 
 zoho = AppGroup("zoho", help="Zoho OAuth set-up and the shared access token.")
 token = AppGroup("token", help="Inspect, refresh or forget the shared access token.")
 zoho.add_command(token)
-
-
-def _gateway() -> Gateway:
-    gateway: Gateway = current_app.extensions["zoho_gateway"]
-    return gateway
 
 
 @zoho.command("auth-url")
@@ -42,7 +37,7 @@ def _gateway() -> Gateway:
 )
 def auth_url(redirect_uri: str, scopes: str | None) -> None:
     """Print the consent URL for the configured data centre (offline access, so a refresh token comes back)."""
-    gateway = _gateway()
+    gateway = current_gateway()
     click.echo(gateway.oauth.consent_url(scopes or gateway.config.scopes, redirect_uri))
     click.echo(
         "Open it as a Zoho admin, approve, and pass the 'code' parameter of the redirect to "
@@ -70,7 +65,7 @@ def _write_env(path: Path, refresh_token: str) -> None:
 def exchange_code(code: str, redirect_uri: str | None, write_env: bool, env_file: Path) -> None:
     """Turn a Self Client or consent CODE into a refresh token (Zoho's codes are single-use and short-lived)."""
     try:
-        exchanged = _gateway().oauth.exchange_code(code, redirect_uri)
+        exchanged = current_gateway().oauth.exchange_code(code, redirect_uri)
     except TokenError as exc:
         raise click.ClickException(
             f"Zoho refused the code: {exc.reason} (codes expire within minutes and work once; "
@@ -87,7 +82,7 @@ def exchange_code(code: str, redirect_uri: str | None, write_env: bool, env_file
 @token.command("status")
 def token_status() -> None:
     """Show the shared token's state as JSON (never the token)."""
-    gateway = _gateway()
+    gateway = current_gateway()
     try:
         status = gateway.tokens.status()
     except StoreUnavailable as exc:
@@ -98,7 +93,7 @@ def token_status() -> None:
 @token.command("refresh")
 def token_refresh() -> None:
     """Mint a new token now (single-flight with every worker; honours a recorded back-off)."""
-    gateway = _gateway()
+    gateway = current_gateway()
     try:
         gateway.tokens.force_refresh()
     except GatewayError as exc:
@@ -113,7 +108,7 @@ def token_refresh() -> None:
 def token_forget() -> None:
     """Drop the stored token and any back-off; the next request mints a new one."""
     try:
-        _gateway().tokens.forget()
+        current_gateway().tokens.forget()
     except StoreUnavailable as exc:
         raise click.ClickException(f"the shared state is unavailable: {exc}") from None
     click.echo("Stored token and back-off forgotten.")

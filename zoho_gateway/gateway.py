@@ -25,6 +25,9 @@ from .zoho.transport import Transport
 
 log = logging.getLogger("zoho_gateway")
 
+#: Where create_app keeps the Gateway.
+EXTENSION_KEY = "zoho_gateway"
+
 
 @dataclass
 class Gateway:
@@ -42,6 +45,14 @@ class Gateway:
     def close(self) -> None:
         self.transport.close()
         self.store.close()
+
+
+def current_gateway() -> Gateway:
+    """The running gateway of the current Flask app (inside a request or CLI command)."""
+    from flask import current_app  # local: only api/ and cli.py, which run inside Flask, call this
+
+    gateway: Gateway = current_app.extensions[EXTENSION_KEY]
+    return gateway
 
 
 def _check_sealer(store: Store, sealer: Sealer) -> None:

@@ -7,10 +7,11 @@ import re
 import time
 import uuid
 
-from flask import Flask, Response, current_app, g, request
+from flask import Flask, Response, g, request
 
 from ..context import request_id
 from ..errors import RateLimited, Unauthorized
+from ..gateway import current_gateway
 from .keys import find_key_name
 
 log = logging.getLogger("zoho_gateway.access")
@@ -37,7 +38,7 @@ def _authenticate() -> None:
     """Set ``g.client`` to the key's name; raise Unauthorized (401) before any upstream call."""
     if request.method == "OPTIONS" or request.endpoint in PUBLIC_ENDPOINTS or request.endpoint is None:
         return
-    keys = current_app.extensions["zoho_gateway"].config.api_keys
+    keys = current_gateway().config.api_keys
     if not keys:
         g.client = "anonymous"
         return
@@ -56,7 +57,7 @@ def _authenticate() -> None:
 
 def _rate_limit() -> None:
     """Count the request against its client's limit; 429 with Retry-After past it. Probes are never limited."""
-    limiter = current_app.extensions["zoho_gateway"].limiter
+    limiter = current_gateway().limiter
     if limiter is None or request.method == "OPTIONS" or request.endpoint in UNLIMITED_ENDPOINTS:
         return
     if request.endpoint is None:
@@ -65,7 +66,7 @@ def _rate_limit() -> None:
     verdict = limiter.hit(client)
     g.rate_limit = verdict
     if not verdict.allowed:
-        current_app.extensions["zoho_gateway"].metrics.rate_limited.inc()
+        current_gateway().metrics.rate_limited.inc()
         raise RateLimited(
             f"Rate limit of {verdict.limit} requests per {int(limiter.window)}s exceeded; retry later",
             retry_after=verdict.reset,
@@ -84,7 +85,7 @@ def _finish(response: Response) -> Response:
     started = g.get("started")
     duration = time.perf_counter() - started if started is not None else 0.0
     rule = request.url_rule.rule if request.url_rule is not None else "unmatched"
-    gateway = current_app.extensions["zoho_gateway"]
+    gateway = current_gateway()
     gateway.metrics.request(rule, request.method, response.status_code, duration)
     log.info(
         "%s %s %s",

@@ -5,18 +5,13 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from flask import Blueprint, Response, current_app
+from flask import Blueprint, Response
 
 from ..errors import StateUnavailable
-from ..gateway import Gateway
+from ..gateway import current_gateway
 from ..state import StoreUnavailable
 
 bp = Blueprint("health", __name__)
-
-
-def _gateway() -> Gateway:
-    gateway: Gateway = current_app.extensions["zoho_gateway"]
-    return gateway
 
 
 def _json(body: Any, status: int = 200) -> Response:
@@ -34,7 +29,7 @@ def healthz() -> Response:
 @bp.get("/readyz")
 def readyz() -> Response:
     """Ready: a token is held or can be minted, and the store answers. 503 (with the reason) otherwise."""
-    ready, facts = _gateway().tokens.readiness()
+    ready, facts = current_gateway().tokens.readiness()
     body = {"status": "ready" if ready else "not_ready", **facts}
     response = _json(body, 200 if ready else 503)
     if not ready:
@@ -45,7 +40,7 @@ def readyz() -> Response:
 @bp.get("/token/status")
 def token_status() -> Response:
     """The token's state for operators: never the token itself."""
-    gateway = _gateway()
+    gateway = current_gateway()
     try:
         status = gateway.tokens.status()
     except StoreUnavailable:
@@ -55,5 +50,5 @@ def token_status() -> Response:
 
 @bp.get("/metrics")
 def metrics() -> Response:
-    gateway = _gateway()
+    gateway = current_gateway()
     return Response(gateway.metrics.render(), mimetype=None, content_type=gateway.metrics.content_type)

@@ -17,18 +17,13 @@ from ..errors import (
     PayloadTooLarge,
     UnsupportedMediaType,
 )
-from ..gateway import Gateway
+from ..gateway import Gateway, current_gateway
 from ..idempotency import Replay, body_fingerprint, check_key
 from ..zoho.parser import simplify
 from ..zoho.transform import to_input_data
 from .schemas import TICKET_ID, ticket_in
 
 bp = Blueprint("tickets", __name__)
-
-
-def _gateway() -> Gateway:
-    gateway: Gateway = current_app.extensions["zoho_gateway"]
-    return gateway
 
 
 def _json_response(body: Any, status: int = 200) -> Response:
@@ -113,7 +108,7 @@ def create_ticket() -> Response:
     if key is not None:
         check_key(key)
     ticket = validate_ticket(payload)
-    gateway = _gateway()
+    gateway = current_gateway()
     if key is None:
         return _json_response(_create(gateway, ticket), 201)
     answer, replayed = gateway.idempotency.run_once(
@@ -147,7 +142,7 @@ def get_ticket(ticket_id: str) -> Response:
     """The 5-field ticket, at most GATEWAY_CACHE_TTL seconds old, with an ETag (304 on If-None-Match)."""
     if not TICKET_ID.fullmatch(ticket_id):
         raise InvalidTicketId("Ticket ids are digits only (at most 20)")
-    gateway = _gateway()
+    gateway = current_gateway()
     cached = gateway.cache.read(ticket_id, lambda: simplify(gateway.zoho.get_request(ticket_id)))
     body = json.dumps(cached.ticket, ensure_ascii=False)
     etag = f'"{hashlib.sha256(body.encode()).hexdigest()[:20]}"'
