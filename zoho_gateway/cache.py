@@ -19,7 +19,7 @@ from typing import Any, cast
 
 from .metrics import Metrics
 from .state.base import Store, StoreUnavailable
-from .zoho.parser import Ticket
+from .zoho.model import Ticket
 
 log = logging.getLogger("zoho_gateway.cache")
 

@@ -20,6 +20,7 @@ from .state.sealing import Sealer, SealError
 from .zoho.client import ServiceDeskClient
 from .zoho.oauth import ZohoOAuth
 from .zoho.retry import RetryPolicy
+from .zoho.tickets import TicketService
 from .zoho.tokens import TokenManager, read_stored_token
 from .zoho.transport import Transport
 
@@ -37,6 +38,7 @@ class Gateway:
     oauth: ZohoOAuth
     tokens: TokenManager
     zoho: ServiceDeskClient
+    tickets: TicketService
     metrics: Metrics
     idempotency: IdempotencyStore
     limiter: RateLimiter | None
@@ -111,4 +113,6 @@ def build_gateway(config: Config) -> Gateway:
     cache = TicketCache(
         store, ttl=config.cache_ttl, fetch_timeout=config.timeout + config.retry_budget, metrics=metrics
     )
-    return Gateway(config, store, transport, oauth, tokens, client, metrics, idempotency, limiter, cache)
+    return Gateway(
+        config, store, transport, oauth, tokens, client, TicketService(client), metrics, idempotency, limiter, cache
+    )

@@ -19,8 +19,7 @@ from ..errors import (
 )
 from ..gateway import Gateway, current_gateway
 from ..idempotency import Replay, body_fingerprint, check_key
-from ..zoho.parser import simplify
-from ..zoho.transform import to_input_data
+from ..zoho.model import NewTicket
 from .schemas import TICKET_ID, ticket_in
 
 bp = Blueprint("tickets", __name__)
@@ -81,9 +80,9 @@ def _flatten(messages: Any, prefix: str = "") -> dict[str, list[str]]:
     return flat
 
 
-def validate_ticket(payload: dict[str, Any]) -> dict[str, Any]:
+def validate_ticket(payload: dict[str, Any]) -> NewTicket:
     try:
-        ticket: dict[str, Any] = ticket_in.load(payload)
+        ticket: NewTicket = ticket_in.load(payload)
     except ValidationError as err:
         fields = _flatten(err.messages)
         raise InvalidTicket(f"Invalid fields: {', '.join(sorted(fields))}", fields=fields) from None
@@ -120,12 +119,12 @@ def create_ticket() -> Response:
     return _json_response(answer.body, answer.status)
 
 
-def _create(gateway: Gateway, ticket: dict[str, Any]) -> dict[str, Any]:
+def _create(gateway: Gateway, ticket: NewTicket) -> dict[str, Any]:
     """Create the ticket in Zoho; the 201 body."""
-    entity = gateway.zoho.create_request(to_input_data(ticket))
+    ticket_id, created = gateway.tickets.create(ticket)
     # Zoho's answer is the ticket as it is now: a poll right after the create needs no upstream call.
-    gateway.cache.prime(simplify(entity))
-    return {"message": "Ticket created successfully", "zoho_ticket_id": str(entity["id"])}
+    gateway.cache.prime(created)
+    return {"message": "Ticket created successfully", "zoho_ticket_id": ticket_id}
 
 
 def _etag_matches(header: str | None, etag: str) -> bool:
@@ -143,7 +142,7 @@ def get_ticket(ticket_id: str) -> Response:
     if not TICKET_ID.fullmatch(ticket_id):
         raise InvalidTicketId("Ticket ids are digits only (at most 20)")
     gateway = current_gateway()
-    cached = gateway.cache.read(ticket_id, lambda: simplify(gateway.zoho.get_request(ticket_id)))
+    cached = gateway.cache.read(ticket_id, lambda: gateway.tickets.get(ticket_id))
     body = json.dumps(cached.ticket, ensure_ascii=False)
     etag = f'"{hashlib.sha256(body.encode()).hexdigest()[:20]}"'
     # Say what the cache does: answers are reused for up to the TTL, and Age says how much of it is gone

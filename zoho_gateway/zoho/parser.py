@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from typing import Any, Literal, TypedDict
+from typing import Any, Literal
 
 from ..errors import (
     GatewayError,
@@ -19,18 +19,9 @@ from ..errors import (
     ZohoRejected,
     ZohoUnavailable,
 )
+from .model import Ticket
 
 Operation = Literal["create", "get"]
-
-
-class Ticket(TypedDict):
-    """The ticket as clients see it."""
-
-    ticket_id: str
-    status: str | None
-    technician_assigned: str
-    technician_contact_email: str | None
-    technician_comments: str | None
 
 
 class TokenRejected(Exception):

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
 from typing import Any
+
+from .model import NewTicket
 
 #: Flat lookup fields the client may send, each becoming ``{"name": ...}`` in the request entity.
 LOOKUP_FIELDS = ("priority", "department", "category", "status")
 
 
-def to_request_entity(ticket: Mapping[str, Any]) -> dict[str, Any]:
+def to_request_entity(ticket: NewTicket) -> dict[str, Any]:
     """Build ``{"request": {...}}`` from a validated flat ticket.
 
     ``ticket`` has ``subject``, ``description``, ``requester_email`` and optionally the lookup fields,
@@ -21,13 +22,17 @@ def to_request_entity(ticket: Mapping[str, Any]) -> dict[str, Any]:
         "description": ticket["description"],
         "requester": {"email_id": ticket["requester_email"]},
     }
-    for name in LOOKUP_FIELDS:
-        value = ticket.get(name)
+    for name, value in (
+        ("priority", ticket.get("priority")),
+        ("department", ticket.get("department")),
+        ("category", ticket.get("category")),
+        ("status", ticket.get("status")),
+    ):
         if value is not None:
             request[name] = {"name": value["name"]}
     return {"request": request}
 
 
-def to_input_data(ticket: Mapping[str, Any]) -> str:
+def to_input_data(ticket: NewTicket) -> str:
     """The ``input_data`` form value: compact JSON of :func:`to_request_entity`, non-ASCII kept as is."""
     return json.dumps(to_request_entity(ticket), ensure_ascii=False, separators=(",", ":"))
