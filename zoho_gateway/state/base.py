@@ -70,10 +70,6 @@ class Store(abc.ABC):
         """
 
     @abc.abstractmethod
-    def ttl(self, key: str) -> float | None:
-        """Seconds until the key expires; None when absent or without expiry."""
-
-    @abc.abstractmethod
     def acquire_lock(self, name: str, lease: float, wait: float) -> str | None:
         """Take the named cross-process (cross-host for Redis) lock.
 

@@ -103,14 +103,6 @@ class MemoryStore(Store):
             self._data[key] = (str(new).encode("ascii"), expires_at)
             return new
 
-    def ttl(self, key: str) -> float | None:
-        with self._cond:
-            now = time.monotonic()
-            entry = self._live(key, now)
-        if entry is None or entry[1] is None:
-            return None
-        return max(0.0, entry[1] - now)
-
     def acquire_lock(self, name: str, lease: float, wait: float) -> str | None:
         if lease <= 0:
             raise ValueError("lease must be positive seconds")

@@ -145,14 +145,6 @@ class RedisStore(Store):
                     raise ValueError("value is not an integer counter") from None
                 raise
 
-    def ttl(self, key: str) -> float | None:
-        with self._guard("read an expiry") as client:
-            millis = int(client.pttl(self._kv_prefix + key))
-        # PTTL answers -2 for a missing key and -1 for a key without expiry.
-        if millis < 0:
-            return None
-        return millis / 1000.0
-
     def acquire_lock(self, name: str, lease: float, wait: float) -> str | None:
         lease_ms = _millis(lease, "lease")
 

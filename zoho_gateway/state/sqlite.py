@@ -33,7 +33,6 @@ _SCHEMA = (
 # Expiry is wall-clock (time.time()) in every statement: several processes compare the same rows,
 # and a monotonic clock means nothing outside the process that read it.
 _GET = "SELECT value FROM state_kv WHERE key = ? AND (expires_at IS NULL OR expires_at > ?)"
-_GET_EXPIRY = "SELECT expires_at FROM state_kv WHERE key = ? AND (expires_at IS NULL OR expires_at > ?)"
 _SET = (
     "INSERT INTO state_kv (key, value, expires_at) VALUES (?, ?, ?)"
     " ON CONFLICT (key) DO UPDATE SET value = excluded.value, expires_at = excluded.expires_at"
@@ -267,14 +266,6 @@ class SQLiteStore(Store):
             new = current + amount
             conn.execute(_SET, (key, str(new).encode("ascii"), expires_at))
         return new
-
-    def ttl(self, key: str) -> float | None:
-        with self._guard("read an expiry") as conn:
-            now = time.time()
-            row = conn.execute(_GET_EXPIRY, (key, now)).fetchone()
-        if row is None or row[0] is None:
-            return None
-        return max(0.0, float(row[0]) - now)
 
     def acquire_lock(self, name: str, lease: float, wait: float) -> str | None:
         if lease <= 0:
