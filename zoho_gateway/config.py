@@ -183,7 +183,7 @@ def load_config(env: Mapping[str, str] | None = None, *, sandbox: bool | None = 
 
     rate_limit = env.get("GATEWAY_RATE_LIMIT", "").strip() or None
     if rate_limit:
-        from .ratelimit import parse_rate  # local import: keeps config free of the limiter at import time
+        from .policies.ratelimit import parse_rate  # local import: keeps config free of the limiter at import time
 
         try:
             parse_rate(rate_limit)

@@ -10,11 +10,11 @@ import logging
 import os
 from dataclasses import dataclass
 
-from .cache import TicketCache
 from .config import Config, ConfigError
-from .idempotency import IdempotencyStore
 from .metrics import Metrics
-from .ratelimit import RateLimiter
+from .policies.cache import TicketCache
+from .policies.idempotency import IdempotencyStore
+from .policies.ratelimit import RateLimiter
 from .state import Store, StoreUnavailable, open_store
 from .state.sealing import Sealer, SealError
 from .zoho.client import ServiceDeskClient

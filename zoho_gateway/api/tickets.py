@@ -18,7 +18,7 @@ from ..errors import (
     UnsupportedMediaType,
 )
 from ..gateway import Gateway, current_gateway
-from ..idempotency import Replay, body_fingerprint, check_key
+from ..policies.idempotency import Replay, body_fingerprint, check_key
 from ..zoho.model import NewTicket
 from .schemas import TICKET_ID, ticket_in
 

@@ -17,9 +17,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, cast
 
-from .metrics import Metrics
-from .state.base import Store, StoreUnavailable
-from .zoho.model import Ticket
+from ..metrics import Metrics
+from ..state.base import Store, StoreUnavailable
+from ..zoho.model import Ticket
 
 log = logging.getLogger("zoho_gateway.cache")
 

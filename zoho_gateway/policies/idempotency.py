@@ -19,7 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from .errors import (
+from ..errors import (
     GatewayError,
     IdempotencyKeyInFlight,
     IdempotencyKeyReused,
@@ -28,7 +28,7 @@ from .errors import (
     ZohoBadResponse,
     ZohoOutcomeUnknown,
 )
-from .state.base import Store, StoreUnavailable
+from ..state.base import Store, StoreUnavailable
 
 log = logging.getLogger("zoho_gateway.idempotency")
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from limits import RateLimitItem, parse
 
-from .state.base import Store, StoreUnavailable
+from ..state.base import Store, StoreUnavailable
 
 log = logging.getLogger("zoho_gateway.ratelimit")
 
