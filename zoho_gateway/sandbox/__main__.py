@@ -1,4 +1,8 @@
-"""Command line: ``python -m zoho_gateway.sandbox --port 9000`` serves the simulator until interrupted."""
+"""Command line: ``python -m zoho_gateway.sandbox --port 9000`` serves the simulator until interrupted.
+
+Tickets and access tokens are kept in ``var/sandbox-world.json`` (or $SANDBOX_STATE_FILE, or
+``--state-file``) so that they survive a restart; ``--memory`` forgets everything on exit.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +13,10 @@ from collections.abc import Sequence
 from werkzeug.serving import make_server
 
 from .app import create_sandbox_app
+from .persistence import StateFileError
 from .settings import SandboxSettings, SettingsError
+
+DEFAULT_STATE_FILE = "var/sandbox-world.json"
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -18,6 +25,12 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--port", type=int, default=9000, help="port to bind; 0 picks a free one (default 9000)")
     parser.add_argument("--latency-ms", type=int, default=None, help="delay added to every SDP API call")
     parser.add_argument("--token-ttl", type=int, default=None, help="expires_in of minted access tokens (s)")
+    parser.add_argument(
+        "--state-file",
+        default=None,
+        help=f"where tickets and tokens survive restarts (default $SANDBOX_STATE_FILE or {DEFAULT_STATE_FILE})",
+    )
+    parser.add_argument("--memory", action="store_true", help="keep nothing across restarts (no state file)")
     return parser
 
 
@@ -31,10 +44,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     }
     try:
         settings = SandboxSettings.from_env().updated(changes)
-    except SettingsError as exc:
+        if args.memory:
+            settings = settings.with_state_file(None)
+        elif args.state_file is not None or settings.state_file is None:
+            settings = settings.with_state_file(args.state_file or DEFAULT_STATE_FILE)
+        app = create_sandbox_app(settings)
+    except (SettingsError, StateFileError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    server = make_server(args.host, args.port, create_sandbox_app(settings), threaded=True)
+    server = make_server(args.host, args.port, app, threaded=True)
     url = f"http://{args.host}:{server.server_port}"
     print(f"Zoho sandbox listening on {url}", flush=True)
     print(
@@ -43,6 +61,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     print(
         f"  client_id={settings.client_id} refresh_token={settings.refresh_token} (fake credentials)",
+        flush=True,
+    )
+    print(
+        f"  authorisation code: curl -s -X POST {url}/_sandbox/codes   state: {settings.state_file or 'memory only'}",
         flush=True,
     )
     try:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 from flask import Flask, Response, request
 from werkzeug.exceptions import HTTPException
 
@@ -28,15 +30,22 @@ def _render_http_error(exc: HTTPException) -> Response:
     return wire.json_response({"error": exc.name, "message": exc.description}, status)
 
 
-def create_sandbox_app(settings: SandboxSettings | None = None) -> Flask:
-    """A plain WSGI app simulating Zoho Accounts plus SDP Cloud v3, with its own in-memory world.
+def create_sandbox_app(
+    settings: SandboxSettings | None = None, *, state_file: str | os.PathLike[str] | None = None
+) -> Flask:
+    """A plain WSGI app simulating Zoho Accounts plus SDP Cloud v3, with its own world.
 
-    Without ``settings`` the defaults apply, overridden by SANDBOX_LATENCY_MS / SANDBOX_TOKEN_TTL, so
-    ``gunicorn 'zoho_gateway.sandbox:create_sandbox_app()'`` works. The world is in
+    Without ``settings`` the defaults apply, overridden by SANDBOX_LATENCY_MS / SANDBOX_TOKEN_TTL /
+    SANDBOX_STATE_FILE, so ``gunicorn 'zoho_gateway.sandbox:create_sandbox_app()'`` works. ``state_file``,
+    when given, overrides the settings' file: the world is loaded from it and saved to it after every
+    change (raises StateFileError when it exists but is unreadable). The world is in
     ``app.extensions["zoho_sandbox"]``.
     """
+    chosen = settings if settings is not None else SandboxSettings.from_env()
+    if state_file is not None:
+        chosen = chosen.with_state_file(state_file)
     app = Flask(__name__)
-    app.extensions[EXTENSION_KEY] = SandboxWorld(settings if settings is not None else SandboxSettings.from_env())
+    app.extensions[EXTENSION_KEY] = SandboxWorld(chosen)
     app.register_blueprint(oauth.bp)
     app.register_blueprint(control.bp)
     for index, prefix in enumerate(SDP_PREFIXES):

@@ -123,6 +123,18 @@ def tickets() -> Response:
     return wire.json_response({"count": total, "tickets": [_summary(entity) for entity in every]})
 
 
+@bp.get("/tickets/count")
+def ticket_count() -> Response:
+    """``{"count": n}``: how many tickets exist, so a test can assert "exactly one ticket" cheaply."""
+    return wire.json_response({"count": current_world().ticket_count()})
+
+
+@bp.get("/state")
+def state() -> Response:
+    """Where the world is kept: ``{"state_file": path or null}`` (null: memory only, lost on restart)."""
+    return wire.json_response({"state_file": current_world().state_file})
+
+
 @bp.get("/tickets/<ticket_id>")
 def ticket(ticket_id: str) -> Response:
     """One stored ticket, as the full entity (no auth, no counters, no faults)."""

@@ -1,6 +1,8 @@
-"""The simulated Zoho Accounts server: ``/oauth/v2/token`` grants and ``/oauth/v2/token/revoke``."""
+"""The simulated Zoho Accounts server: ``/oauth/v2/auth`` consent, ``/oauth/v2/token`` grants and revocation."""
 
 from __future__ import annotations
+
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from flask import Blueprint, Response, request
 
@@ -56,3 +58,40 @@ def revoke() -> Response:
     if current_world().revoke(_param("token")):
         return wire.json_response({"status": "success"})
     return wire.json_response({"status": "failure", "error": "invalid_token"}, 400)
+
+
+def _with_query(url: str, params: dict[str, str]) -> str:
+    """``url`` with ``params`` appended to whatever query it already has."""
+    parts = urlsplit(url)
+    query = parse_qsl(parts.query, keep_blank_values=True) + list(params.items())
+    return urlunsplit(parts._replace(query=urlencode(query)))
+
+
+@bp.get("/oauth/v2/auth")
+def consent() -> Response:
+    """Zoho's consent page, auto-approved: a SANDBOX-ONLY shortcut (real Zoho asks an admin to click Accept).
+
+    Checks ``response_type=code`` and ``client_id``, issues a single-use authorization code and redirects
+    (302) to ``redirect_uri?code=...&location=us&accounts-server=...`` plus ``state`` when given, as Zoho
+    does. Without ``redirect_uri`` (another shortcut) it answers the same parameters as JSON. Errors
+    answer 400 ``{"error": ...}``: Zoho shows an error page there and never redirects.
+    """
+    world = current_world()
+    if request.args.get("response_type") != "code":
+        return wire.json_response({"error": "unsupported_response_type"}, 400)
+    if request.args.get("client_id") != world.settings.client_id:
+        return wire.json_response({"error": "invalid_client"}, 400)
+    params = {
+        "code": world.issue_code(),
+        "location": "us",
+        "accounts-server": request.host_url.rstrip("/"),
+    }
+    state = request.args.get("state")
+    if state is not None:
+        params["state"] = state
+    redirect_uri = request.args.get("redirect_uri")
+    if not redirect_uri:
+        return wire.json_response(params)
+    if urlsplit(redirect_uri).scheme not in ("http", "https"):
+        return wire.json_response({"error": "invalid_redirect_uri"}, 400)
+    return Response(status=302, headers={"Location": _with_query(redirect_uri, params)})

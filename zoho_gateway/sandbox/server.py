@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import threading
 from types import TracebackType
 from typing import Self
@@ -22,7 +23,10 @@ class _QuietRequestHandler(WSGIRequestHandler):
 
 
 class SandboxServer:
-    """Serve a fresh sandbox on ``host`` (port 0 picks a free port) with werkzeug's threaded server.
+    """Serve a sandbox on ``host`` (port 0 picks a free port) with werkzeug's threaded server.
+
+    The world is fresh and in memory unless ``state_file`` (or ``settings.state_file``) names a file:
+    then it starts from that file and writes every change back (see ``SandboxWorld``).
 
     Usage::
 
@@ -38,8 +42,9 @@ class SandboxServer:
         host: str = "127.0.0.1",
         port: int = 0,
         quiet: bool = True,
+        state_file: str | os.PathLike[str] | None = None,
     ) -> None:
-        self.app: Flask = create_sandbox_app(settings)
+        self.app: Flask = create_sandbox_app(settings, state_file=state_file)
         self._host = host
         self._port = port
         self._quiet = quiet
@@ -52,6 +57,11 @@ class SandboxServer:
         world = self.app.extensions[EXTENSION_KEY]
         assert isinstance(world, SandboxWorld)
         return world
+
+    @property
+    def state_file(self) -> str | None:
+        """The state file in use, or None when the world lives in memory only."""
+        return self.world.state_file
 
     @property
     def port(self) -> int:

@@ -21,6 +21,9 @@ class SandboxSettings:
     ``token_limit`` mints per ``token_window`` seconds mirror Zoho's per-refresh-token throttle.
     ``latency_ms`` is added to every SDP API call (never to token calls).
     ``create_http_status`` is 201 by default; the vendor docs also show 200, so it is switchable.
+    ``max_upload_bytes`` caps each file of an ``_uploads`` call (SDP's own cap is unpublished).
+    ``state_file`` (a path, or None for memory only) is where the world keeps its tickets and tokens
+    across restarts; it is fixed when the world is created and cannot be changed through ``updated``.
     """
 
     client_id: str = "sandbox-client-id"
@@ -33,10 +36,15 @@ class SandboxSettings:
     latency_ms: int = 0
     create_http_status: int = 201
     api_domain: str = "https://www.zohoapis.com"
+    max_upload_bytes: int = 20 * 1024 * 1024
+    state_file: str | None = None
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> SandboxSettings:
-        """Defaults overridden by ``SANDBOX_LATENCY_MS`` and ``SANDBOX_TOKEN_TTL`` (for gunicorn runs)."""
+        """Defaults overridden by ``SANDBOX_LATENCY_MS``, ``SANDBOX_TOKEN_TTL`` and ``SANDBOX_STATE_FILE``.
+
+        ``SANDBOX_STATE_FILE`` empty or unset keeps the world in memory (the default, and what tests use).
+        """
         env = os.environ if environ is None else environ
         changes: dict[str, Any] = {}
         for variable, field in (("SANDBOX_LATENCY_MS", "latency_ms"), ("SANDBOX_TOKEN_TTL", "token_ttl")):
@@ -46,7 +54,12 @@ class SandboxSettings:
                     changes[field] = int(raw)
                 except ValueError as exc:
                     raise SettingsError(f"{variable} must be an integer, got {raw!r}") from exc
-        return cls().updated(changes)
+        state_file = env.get("SANDBOX_STATE_FILE", "").strip() or None
+        return cls(state_file=state_file).updated(changes)
+
+    def with_state_file(self, state_file: str | os.PathLike[str] | None) -> SandboxSettings:
+        """A copy that keeps its world in ``state_file`` (None or "": memory only)."""
+        return dataclasses.replace(self, state_file=os.fspath(state_file) if state_file else None)
 
     def updated(self, changes: Mapping[str, Any]) -> SandboxSettings:
         """A copy with ``changes`` applied; raises SettingsError naming the first bad field."""
@@ -55,6 +68,8 @@ class SandboxSettings:
         for name, value in changes.items():
             if name not in known:
                 raise SettingsError(f"unknown setting {name!r}")
+            if name == "state_file":
+                raise SettingsError("setting 'state_file' is fixed when the sandbox starts")
             expected = int if known[name].type in ("int", int) else str
             if expected is int:
                 if isinstance(value, bool) or not isinstance(value, int):
