@@ -379,6 +379,48 @@ def test_sqlite_closes_connections_of_finished_threads(tmp_path: Path) -> None:
     store.close()
 
 
+_GREENLETS = """
+import os, sys
+from gevent import monkey
+monkey.patch_all()
+import gevent
+from zoho_gateway.state.sqlite import SQLiteStore
+store = SQLiteStore(sys.argv[1])
+def request():
+    store.get("k")
+    store.incr("n")
+for _ in range(10):
+    gevent.joinall([gevent.spawn(request) for _ in range(100)])
+def target(fd):
+    try:
+        return os.readlink(f"/proc/self/fd/{fd}")
+    except OSError:  # the directory listing's own descriptor, closed by now
+        return ""
+links = [target(fd) for fd in os.listdir("/proc/self/fd")]
+print(store.get("n").decode(), sum(link == store.path for link in links))
+"""
+
+
+def test_sqlite_under_gevent_reuses_connections_across_greenlets(tmp_path: Path) -> None:
+    # The gevent worker runs each request in a new greenlet, which threading.local sees as a new thread: a
+    # per-thread connection would open (and keep) one connection per request. 1,000 greenlets in their own
+    # process (monkey-patching this one would change every other test) must share a handful.
+    import subprocess
+    import sys
+
+    out = subprocess.run(
+        [sys.executable, "-c", _GREENLETS, str(tmp_path / "state.db")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=Path(__file__).resolve().parent.parent,
+    )
+    assert out.returncode == 0, out.stderr
+    count, open_files = out.stdout.split()
+    assert count == "1000"
+    assert int(open_files) <= 2
+
+
 def test_sqlite_purges_lapsed_rows(tmp_path: Path) -> None:
     path = tmp_path / "state.db"
     store = SQLiteStore(path, purge_every=0)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import os
 import sqlite3
-import threading
 import time
+from collections import deque
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -69,24 +69,31 @@ def _lapse_at(ttl: float | None, now: float) -> float | None:
     return now + ttl
 
 
-#: An open connection with the process and thread that opened it.
-_Opened = tuple[int, threading.Thread, sqlite3.Connection]
+#: Idle connections a process keeps for reuse; more may be open at once under a burst, and are closed
+#: when handed back past this number.
+MAX_IDLE = 32
 
 
-class _ThreadSlot(threading.local):
-    """This thread's connection, tagged with the process and store generation that opened it."""
+class _Pool:
+    """One process's idle connections. A connection is used by one caller at a time, then handed back.
 
-    conn: sqlite3.Connection | None = None
-    pid: int = 0
-    generation: int = -1
+    A pool rather than one connection per thread: under gevent every request is a new greenlet (a
+    "thread" to ``threading.local``), which would open, and leak, one connection per request.
+    """
+
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+        # deque append/pop are atomic: no lock is needed to hand connections out and back.
+        self.idle: deque[sqlite3.Connection] = deque()
 
 
 class SQLiteStore(Store):
-    """A store in one SQLite file (WAL mode), safe for many threads and many processes on one host.
+    """A store in one SQLite file (WAL mode), safe for many threads, greenlets and processes on one host.
 
-    Each thread of each process has its own connection: a connection never crosses a thread or a
-    fork. Multi-step writes run under ``BEGIN IMMEDIATE``, which takes the file's write lock up
-    front, so they serialise against other processes instead of failing on lock upgrade.
+    Each operation borrows a connection from this process's pool and hands it back: a connection is
+    never used by two callers at once and never crosses a fork. Multi-step writes run under
+    ``BEGIN IMMEDIATE``, which takes the file's write lock up front, so they serialise against other
+    processes instead of failing on lock upgrade.
     """
 
     backend = "sqlite"
@@ -103,30 +110,49 @@ class SQLiteStore(Store):
         self.path = os.path.abspath(os.fspath(path))
         self._timeout = timeout
         self._purge_every = purge_every
-        self._slot = _ThreadSlot()
-        # Every open connection with the process and thread that opened it: close() reaches other
-        # threads' connections through it, connections of threads that ended are closed when the
-        # next one opens (a server that spawns a thread per request would otherwise leak them),
-        # and connections a parent process opened stay referenced here, never closed, in a child.
-        self._opened: list[_Opened] = []
-        self._opened_guard = threading.Lock()
-        self._generation = 0
+        # Connections a parent process opened are never used nor closed in a child (SQLite's file locks
+        # and WAL index belong to the parent, and closing could checkpoint under its feet): a child
+        # starts a pool of its own, and the parent's stays referenced so garbage collection leaves it be.
+        self._pool = _Pool(0)
+        self._inherited: list[_Pool] = []
         self._schema_pid = 0
         self._next_purge = 0.0
 
     # -- connections -------------------------------------------------------------------------------
 
-    def _connection(self) -> sqlite3.Connection:
-        slot = self._slot
+    def _this_process_pool(self) -> _Pool:
+        pool = self._pool
         pid = os.getpid()
-        if slot.conn is not None and slot.pid == pid and slot.generation == self._generation:
-            return slot.conn
-        # A connection inherited through fork is never used nor closed here: SQLite's file locks
-        # and WAL index belong to the parent, and closing it could checkpoint under its feet.
-        # It stays referenced in self._opened so garbage collection does not close it either.
-        conn = self._open()
-        slot.conn, slot.pid, slot.generation = conn, pid, self._generation
-        return conn
+        if pool.pid != pid:
+            if pool.idle:
+                self._inherited.append(pool)
+            pool = self._pool = _Pool(pid)
+        return pool
+
+    @contextmanager
+    def _borrowed(self) -> Iterator[sqlite3.Connection]:
+        """A connection for this caller alone; handed back to the pool afterwards unless it broke."""
+        pool = self._this_process_pool()
+        try:
+            conn = pool.idle.pop()
+        except IndexError:
+            conn = self._open()
+        try:
+            yield conn
+        except BaseException:
+            if conn.in_transaction:
+                # Never hand back a connection with a transaction open: it would hold the write lock and
+                # block every other process. Closing it is the sure way to drop its locks.
+                conn.close()
+            elif pool is self._pool and len(pool.idle) < MAX_IDLE:
+                pool.idle.append(conn)
+            else:
+                conn.close()
+            raise
+        if pool is self._pool and len(pool.idle) < MAX_IDLE:
+            pool.idle.append(conn)
+        else:
+            conn.close()  # the store was closed meanwhile, or the pool is full after a burst
 
     def _open(self) -> sqlite3.Connection:
         parent = os.path.dirname(self.path)
@@ -136,8 +162,7 @@ class SQLiteStore(Store):
             raise StoreUnavailable(f"cannot create the SQLite state directory {parent}") from exc
         # isolation_level=None: the module must not open transactions behind our back; single
         # statements autocommit and multi-step writes say BEGIN IMMEDIATE themselves.
-        # check_same_thread=False only so close() may close it from another thread; in use, each
-        # connection stays with the thread that opened it.
+        # check_same_thread=False: a pooled connection serves whichever thread borrows it next, one at a time.
         conn = sqlite3.connect(self.path, timeout=self._timeout, isolation_level=None, check_same_thread=False)
         try:
             # NORMAL is durable against a crashed process in WAL mode; only a power cut may lose
@@ -149,16 +174,6 @@ class SQLiteStore(Store):
         except sqlite3.Error:
             conn.close()
             raise
-        pid = os.getpid()
-        with self._opened_guard:
-            kept: list[_Opened] = []
-            ended: list[_Opened] = []
-            for entry in self._opened:
-                (ended if entry[0] == pid and not entry[1].is_alive() else kept).append(entry)
-            kept.append((pid, threading.current_thread(), conn))
-            self._opened = kept
-        for _, _, stale in ended:
-            stale.close()
         return conn
 
     def _prepare_file(self, conn: sqlite3.Connection) -> None:
@@ -189,7 +204,8 @@ class SQLiteStore(Store):
     def _guard(self, action: str) -> Iterator[sqlite3.Connection]:
         """Yield this thread's connection; turn any SQLite failure into ``StoreUnavailable``."""
         try:
-            yield self._connection()
+            with self._borrowed() as conn:
+                yield conn
         except sqlite3.Error as exc:
             # The error name (e.g. SQLITE_BUSY) says what went wrong without carrying any value.
             name = getattr(exc, "sqlite_errorname", None) or type(exc).__name__
@@ -203,16 +219,13 @@ class SQLiteStore(Store):
             yield
             conn.execute("COMMIT")
         except BaseException:
-            # Never hand the thread's connection back with a transaction open: it would hold the
-            # write lock and block every other process.
+            # Roll back so the connection can go back to the pool; if even that fails, the original
+            # failure is the one worth reporting, and _borrowed closes the connection (still in a transaction).
             if conn.in_transaction:
                 try:
                     conn.execute("ROLLBACK")
                 except sqlite3.Error:
-                    # The original failure is the one worth reporting; closing the connection is
-                    # the sure way to drop its locks, and this thread reconnects on next use.
-                    self._slot.conn = None
-                    conn.close()
+                    pass
             raise
 
     def _maybe_purge(self, conn: sqlite3.Connection, now: float) -> None:
@@ -287,12 +300,8 @@ class SQLiteStore(Store):
             conn.execute("SELECT 1 FROM state_kv LIMIT 1").fetchall()
 
     def close(self) -> None:
-        """Close the connections this process opened; the store reopens lazily if used again."""
-        pid = os.getpid()
-        with self._opened_guard:
-            mine = [conn for owner_pid, _, conn in self._opened if owner_pid == pid]
-            self._opened = [entry for entry in self._opened if entry[0] != pid]
-            # Threads still holding an old connection see the new generation and reconnect.
-            self._generation += 1
-        for conn in mine:
-            conn.close()
+        """Close this process's idle connections; borrowed ones are closed when handed back. Reopens lazily."""
+        pool = self._this_process_pool()
+        self._pool = _Pool(pool.pid)
+        while pool.idle:
+            pool.idle.pop().close()
