@@ -11,6 +11,7 @@ from . import wire
 from .entities import (
     STATUSES,
     Entity,
+    datetime_value,
     now_ms,
     set_resolution,
     set_status,
@@ -24,7 +25,7 @@ from .world import current_world
 
 bp = Blueprint("sandbox_control", __name__, url_prefix="/_sandbox")
 
-PATCHABLE = frozenset({"technician", "resolution", "status"})
+PATCHABLE = frozenset({"technician", "resolution", "status", "created_time"})
 
 
 def _bad_request(message: str, status: int = 400) -> Response:
@@ -180,12 +181,23 @@ def _patch(payload: Mapping[str, Any]) -> tuple[list[Any], str | None]:
         if status not in STATUSES:
             return [], f"status must be one of {', '.join(STATUSES)}"
         changes.append(("status", status_object(str(status))))
+    if "created_time" in payload:
+        # Back-dating lets tests put tickets inside or outside a reconciliation time window.
+        created = payload["created_time"]
+        if isinstance(created, str) and created.isdigit():
+            created = int(created)
+        if isinstance(created, bool) or not isinstance(created, int) or created < 0:
+            return [], "created_time must be epoch milliseconds"
+        changes.append(("created_time", created))
     return changes, None
 
 
 @bp.patch("/tickets/<ticket_id>")
 def patch_ticket(ticket_id: str) -> Response:
-    """Change a stored ticket's technician, resolution or status, as an agent would in SDP."""
+    """Change a stored ticket's technician, resolution or status, as an agent would in SDP.
+
+    ``created_time`` (epoch ms) back-dates the ticket, which SDP itself never allows.
+    """
     payload = _json_object()
     if payload is None:
         return _bad_request("the patch must be a JSON object")
@@ -200,6 +212,8 @@ def patch_ticket(ticket_id: str) -> Response:
                 set_technician(entity, value, at_ms)
             elif name == "resolution":
                 set_resolution(entity, value, at_ms)
+            elif name == "created_time":
+                entity["created_time"] = datetime_value(value)
             else:
                 set_status(entity, value, at_ms)
 

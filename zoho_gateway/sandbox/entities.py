@@ -302,3 +302,7 @@ def set_status(entity: Entity, status: Entity, at_ms: int) -> None:
         entity["completed_time"] = stamp
         entity["resolved_time"] = entity["resolved_time"] or stamp
     entity["last_updated_time"] = stamp
+
+
+# Top-level keys a request can have: the 62 of a real GET plus ``closure_info`` (present once closed).
+ENTITY_KEYS = frozenset(build_request("0", "0", NewRequest(subject=""), 0)) | {"closure_info"}

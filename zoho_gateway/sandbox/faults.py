@@ -15,8 +15,31 @@ from . import wire
 if TYPE_CHECKING:
     from .world import SandboxWorld
 
-# Which calls a fault applies to. "api" matches every SDP call (create, get and list).
-TARGETS = frozenset({"token", "create", "get", "list", "api"})
+# The SDP calls, by operation name (each also counts ``<operation>_calls``).
+API_OPERATIONS = frozenset(
+    {
+        "create",
+        "get",
+        "list",
+        "update",
+        "close",
+        "note",
+        "notes",
+        "resolution",
+        "upload",
+        "attachments",
+        "meta",
+    }
+)
+# The SDP calls that change a ticket: the ones an "after commit" fault can hit.
+WRITE_OPERATIONS = frozenset({"create", "update", "close", "note", "resolution", "upload"})
+
+# Which calls a fault applies to. "api" matches every SDP call (every operation above).
+TARGETS = frozenset({"token", "api"}) | API_OPERATIONS
+
+# Faults that let the call commit its change and then lose the answer: the cases where a client cannot
+# know whether its write happened. ``fail_after_create`` is the original name of ``hang_after_commit``.
+AFTER_COMMIT = frozenset({"fail_after_create", "hang_after_commit", "reset_after_commit", "status_after_commit"})
 
 # kind -> the targets it makes sense for (None: any target).
 KINDS: dict[str, frozenset[str] | None] = {
@@ -30,6 +53,9 @@ KINDS: dict[str, frozenset[str] | None] = {
     "throttle": frozenset({"token"}),
     "invalid_code": frozenset({"token"}),
     "fail_after_create": frozenset({"create", "api"}),
+    "hang_after_commit": WRITE_OPERATIONS | {"api"},
+    "reset_after_commit": WRITE_OPERATIONS | {"api"},
+    "status_after_commit": WRITE_OPERATIONS | {"api"},
 }
 
 DEFAULT_SECONDS = 1.0
@@ -53,10 +79,15 @@ class Fault:
     retry_after: str | None = None
 
     def matches(self, operation: str) -> bool:
-        """Whether this fault applies to a call of ``operation`` ("token", "create", "get" or "list")."""
+        """Whether this fault applies to a call of ``operation`` ("token" or one of API_OPERATIONS).
+
+        An after-commit fault aimed at "api" waits for a write: a read has nothing to commit.
+        """
         if self.target == operation:
             return True
-        return self.target == "api" and operation != "token"
+        if self.target != "api" or operation == "token":
+            return False
+        return self.kind not in AFTER_COMMIT or operation in WRITE_OPERATIONS
 
     def describe(self) -> dict[str, Any]:
         """A JSON-ready view of the fault, for the control API."""
@@ -111,7 +142,7 @@ def parse_fault(payload: object) -> Fault:
         raise FaultSpecError("'times' must be a positive integer (or absent: until cleared)")
 
     status = payload.get("status", 500)
-    if kind == "status" and "status" not in payload:
+    if kind in ("status", "status_after_commit") and "status" not in payload:
         raise FaultSpecError("kind 'status' needs 'status'")
     if isinstance(status, bool) or not isinstance(status, int) or not 100 <= status <= 599:
         raise FaultSpecError("'status' must be an HTTP status code")
@@ -176,8 +207,8 @@ def enact(fault: Fault, world: SandboxWorld, environ: Mapping[str, Any]) -> Resp
     """Carry out ``fault`` for the current call.
 
     Returns the response to send instead of the normal one, or None to carry on normally (after a delay or
-    after expiring tokens). ``fail_after_create`` returns None here: the create view stores the ticket
-    first and then calls ``world.pause``.
+    after expiring tokens). After-commit faults return None here: the view commits first and then calls
+    ``after_commit``.
     """
     kind = fault.kind
     if kind == "delay":
@@ -185,7 +216,7 @@ def enact(fault: Fault, world: SandboxWorld, environ: Mapping[str, Any]) -> Resp
     if kind == "expire_tokens":
         world.expire_tokens()
         return None
-    if kind == "fail_after_create":
+    if kind in AFTER_COMMIT:
         return None
     if kind == "status":
         response = Response(fault.body or b"", status=fault.status, content_type=fault.content_type or "text/plain")
@@ -206,3 +237,29 @@ def enact(fault: Fault, world: SandboxWorld, environ: Mapping[str, Any]) -> Resp
     if fault.retry_after is not None:
         response.headers["Retry-After"] = fault.retry_after
     return response
+
+
+def after_commit(fault: Fault | None, world: SandboxWorld, environ: Mapping[str, Any]) -> Response | None:
+    """Lose the answer of a call that has already committed its change, if ``fault`` says so.
+
+    - ``hang_after_commit`` / ``fail_after_create``: sleep ``seconds`` (past the client's read timeout),
+      then answer normally (return None) to a client that has usually given up;
+    - ``reset_after_commit``: close the connection without an answer;
+    - ``status_after_commit``: answer ``status`` (500, 502, 503, ...) with ``body``, or by default SDP's
+      4004 "Internal error" envelope.
+
+    Returns None (send the normal answer) for any other fault or none.
+    """
+    if fault is None or fault.kind not in AFTER_COMMIT:
+        return None
+    if fault.kind == "reset_after_commit":
+        return _drop_connection(environ)
+    if fault.kind == "status_after_commit":
+        if fault.body is None:
+            response = wire.sdp_failure(fault.status, 4004, "Internal error")
+        else:
+            response = Response(fault.body, status=fault.status, content_type=fault.content_type or "text/plain")
+        if fault.retry_after is not None:
+            response.headers["Retry-After"] = fault.retry_after
+        return response
+    return None if world.pause(fault.seconds) else aborted()

@@ -1,16 +1,15 @@
-"""The simulated ServiceDesk Plus Cloud API v3 ``requests`` endpoints (create, get, list)."""
+"""The simulated ServiceDesk Plus Cloud API v3 ``requests`` endpoints: create, get, list/search."""
 
 from __future__ import annotations
 
-import json
-from collections.abc import Mapping
 from typing import Any
 
 from flask import Blueprint, Response, request
 
 from . import wire
 from .entities import build_request, now_ms
-from .faults import Fault, aborted, enact
+from .faults import Fault, aborted, after_commit, enact
+from .search import parse_list_info
 from .validation import SdpInputError, decode_input_data, parse_new_request
 from .world import SandboxWorld, current_world
 
@@ -20,7 +19,7 @@ bp = Blueprint("sandbox_sdp", __name__)
 ACCEPTED_SCHEMES = ("zoho-oauthtoken", "bearer")
 
 
-def _auth_header() -> tuple[str | None, str | None]:
+def auth_header() -> tuple[str | None, str | None]:
     """(scheme as sent, token) from the Authorization header. A header without a space has no scheme."""
     header = request.headers.get("Authorization")
     if header is None:
@@ -31,13 +30,13 @@ def _auth_header() -> tuple[str | None, str | None]:
     return scheme, token.strip()
 
 
-def _begin(world: SandboxWorld, operation: str) -> tuple[Response | None, Fault | None]:
+def begin(world: SandboxWorld, operation: str) -> tuple[Response | None, Fault | None]:
     """Everything common to SDP calls: count, add latency, inject a fault, check the token.
 
     Returns (early answer or None, the fault taken or None). Faults fire before the token check, as a
     proxy or load balancer in front of SDP would.
     """
-    scheme, token = _auth_header()
+    scheme, token = auth_header()
     world.record_api_call(request.headers.get("Accept"), scheme, request.headers.get("Content-Type"))
     world.bump(f"{operation}_calls")
     latency_ms = world.settings.latency_ms
@@ -57,7 +56,7 @@ def _begin(world: SandboxWorld, operation: str) -> tuple[Response | None, Fault 
     return None, fault
 
 
-def _input_data() -> str | None:
+def input_data() -> str | None:
     """``input_data`` from the form body, else from the query string (both are seen in the wild)."""
     value = request.form.get("input_data")
     return value if value is not None else request.args.get("input_data")
@@ -67,19 +66,20 @@ def _input_data() -> str | None:
 def create_request(portal: str | None = None) -> Response:
     """Add a request; answers ``create_http_status`` (201 by default) with the full stored entity."""
     world = current_world()
-    answer, fault = _begin(world, "create")
+    answer, fault = begin(world, "create")
     if answer is not None:
         return answer
     try:
-        new = parse_new_request(decode_input_data(_input_data()))
+        new = parse_new_request(decode_input_data(input_data()))
     except SdpInputError as exc:
         return wire.sdp_failure(400, exc.status_code, exc.message, exc.field)
 
     created_ms = now_ms()
     entity = world.store_ticket(lambda ticket_id, display_id: build_request(ticket_id, display_id, new, created_ms))
     world.bump("creates")
-    if fault is not None and fault.kind == "fail_after_create" and not world.pause(fault.seconds):
-        return aborted()
+    lost = after_commit(fault, world, request.environ)
+    if lost is not None:
+        return lost
     return wire.sdp_entity("request", entity, world.settings.create_http_status)
 
 
@@ -87,7 +87,7 @@ def create_request(portal: str | None = None) -> Response:
 def get_request(ticket_id: str, portal: str | None = None) -> Response:
     """One request by id; 4007 (HTTP 404) for an unknown or non-numeric id."""
     world = current_world()
-    answer, _ = _begin(world, "get")
+    answer, _ = begin(world, "get")
     if answer is not None:
         return answer
     entity = world.get_ticket(ticket_id) if ticket_id.isdigit() else None
@@ -97,49 +97,28 @@ def get_request(ticket_id: str, portal: str | None = None) -> Response:
     return wire.sdp_entity("request", entity)
 
 
-def _list_info() -> Mapping[str, Any]:
-    raw = request.args.get("input_data")
-    if not raw:
-        return {}
-    try:
-        decoded = json.loads(raw)
-    except ValueError as exc:
-        raise SdpInputError(4000, "input_data is not valid JSON") from exc
-    info = decoded.get("list_info", {}) if isinstance(decoded, Mapping) else None
-    if not isinstance(info, Mapping):
-        raise SdpInputError(4000, "list_info must be a JSON object")
-    return info
-
-
-def _positive(info: Mapping[str, Any], key: str, default: int) -> int:
-    value = info.get(key, default)
-    if isinstance(value, str) and value.isdigit():
-        value = int(value)
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise SdpInputError(4001, f"Value given for {key} is not valid", key)
-    return value
-
-
 @bp.get("/requests")
 def list_requests(portal: str | None = None) -> Response:
-    """A page of requests in creation order, with the list form of the envelope (an array)."""
+    """A page of requests chosen by ``list_info`` (paging, sorting, ``search_criteria``; see ``search``).
+
+    Answers the list form of the envelope (``response_status`` is an array) and echoes ``list_info`` with
+    ``has_more_rows``, the ``start_index`` and ``row_count`` of the page, and ``total_count`` when asked.
+    """
     world = current_world()
-    answer, _ = _begin(world, "list")
+    answer, _ = begin(world, "list")
     if answer is not None:
         return answer
     try:
-        info = _list_info()
-        start_index = _positive(info, "start_index", 1)
-        row_count = min(_positive(info, "row_count", 10), 100)
+        query = parse_list_info(request.args.get("input_data"))
     except SdpInputError as exc:
         return wire.sdp_failure(400, exc.status_code, exc.message, exc.field)
-    page, total = world.list_tickets(start_index, row_count)
+    page, total = world.select_tickets(query.choose, query.start_index, query.row_count)
     list_info: dict[str, Any] = {
-        "has_more_rows": start_index - 1 + len(page) < total,
-        "start_index": start_index,
+        "has_more_rows": query.start_index - 1 + len(page) < total,
+        "start_index": query.start_index,
         "row_count": len(page),
+        **query.echo,
     }
-    if info.get("get_total_count") in (True, "true"):
+    if query.get_total_count:
         list_info["total_count"] = total
-    body = {"response_status": [dict(wire.SUCCESS_STATUS)], "list_info": list_info, "requests": page}
-    return wire.json_response(body)
+    return wire.sdp_list("requests", page, list_info)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -53,6 +54,11 @@ FREE_LOOKUPS = (
     "template",
     "item",
 )
+
+
+# UDF keys as SDP names them: udf_sline_1 (single line), udf_char1 (older builds), udf_long_2, udf_date_3, ...
+UDF_KEY = re.compile(r"^udf_[a-z]+_?[0-9]+$")
+UDF_SLINE_MAX = 250
 
 
 class SdpInputError(ValueError):
@@ -148,14 +154,31 @@ def parse_new_request(request: Mapping[str, Any]) -> NewRequest:
         if request.get(field) is not None:
             new.lookups[field] = named_object(field, _reference(field, request[field]))
 
-    udf_fields = request.get("udf_fields")
-    if udf_fields is not None:
-        if not isinstance(udf_fields, Mapping):
-            raise _invalid("udf_fields")
-        new.udf_fields = dict(udf_fields)
+    if request.get("udf_fields") is not None:
+        new.udf_fields = parse_udf_fields(request["udf_fields"])
     emails = request.get("email_ids_to_notify")
     if emails is not None:
         if not isinstance(emails, list) or not all(isinstance(email, str) for email in emails):
             raise _invalid("email_ids_to_notify")
         new.email_ids_to_notify = list(emails)
     return new
+
+
+def parse_udf_fields(udf_fields: object) -> dict[str, Any]:
+    """Check ``udf_fields``: keys shaped like ``udf_sline_1`` / ``udf_char1``, scalar values.
+
+    Any such key is accepted (a real tenant accepts only the UDFs it defines); a single-line value is at
+    most 250 characters. Raises SdpInputError 4001 naming ``udf_fields`` or the offending key.
+    """
+    if not isinstance(udf_fields, Mapping):
+        raise _invalid("udf_fields")
+    clean: dict[str, Any] = {}
+    for key, value in udf_fields.items():
+        if not isinstance(key, str) or not UDF_KEY.match(key):
+            raise SdpInputError(4001, "EXTRA_KEY_FOUND_IN_JSON", str(key))
+        if isinstance(value, (Mapping, list)):
+            raise _invalid(key)
+        if key.startswith("udf_sline") and isinstance(value, str) and len(value) > UDF_SLINE_MAX:
+            raise _invalid(key)
+        clean[key] = value
+    return clean

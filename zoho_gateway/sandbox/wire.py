@@ -53,6 +53,11 @@ def sdp_entity(key: str, entity: Mapping[str, Any], http_status: int = 200) -> R
     return json_response({key: entity, "response_status": SUCCESS_STATUS}, http_status)
 
 
+def sdp_list(key: str, items: list[Any], list_info: Mapping[str, Any]) -> Response:
+    """A successful list answer: ``response_status`` as an array, ``list_info``, then the items."""
+    return json_response({"response_status": [dict(SUCCESS_STATUS)], "list_info": dict(list_info), key: items})
+
+
 def sdp_not_found() -> Response:
     """SDP's 4007 answer for an unknown id or path (HTTP 404), as on the vendor's error-code page."""
     body = {
