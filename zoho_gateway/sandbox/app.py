@@ -7,7 +7,7 @@ import os
 from flask import Flask, Response, request
 from werkzeug.exceptions import HTTPException
 
-from . import control, oauth, sdp, wire
+from . import control, lifecycle, meta, oauth, sdp, wire
 from .settings import SandboxSettings
 from .world import EXTENSION_KEY, SandboxWorld
 
@@ -49,6 +49,7 @@ def create_sandbox_app(
     app.register_blueprint(oauth.bp)
     app.register_blueprint(control.bp)
     for index, prefix in enumerate(SDP_PREFIXES):
-        app.register_blueprint(sdp.bp, url_prefix=prefix, name=f"sandbox_sdp_{index}")
+        for blueprint in (sdp.bp, lifecycle.bp, meta.bp):
+            app.register_blueprint(blueprint, url_prefix=prefix, name=f"{blueprint.name}_{index}")
     app.register_error_handler(HTTPException, _render_http_error)
     return app

@@ -145,6 +145,17 @@ def ticket(ticket_id: str) -> Response:
     return wire.json_response(entity)
 
 
+@bp.get("/tickets/<ticket_id>/<kind>")
+def ticket_children(ticket_id: str, kind: str) -> Response:
+    """A ticket's ``notes`` or ``attachments`` as stored (attachments keep their ``_sha256``)."""
+    if kind not in ("notes", "attachments"):
+        return _bad_request(f"no such list {kind!r}; try notes or attachments", 404)
+    items = current_world().children(kind, ticket_id)
+    if items is None:
+        return _bad_request(f"no ticket {ticket_id}", 404)
+    return wire.json_response({kind: items})
+
+
 def _patch(payload: Mapping[str, Any]) -> tuple[list[Any], str | None]:
     """Validate a ticket patch into a list of changes (applied later under the world's lock)."""
     changes: list[Any] = []

@@ -44,12 +44,22 @@ CATEGORIES = (
 
 DEPARTMENTS = ("IT Services", "Sales", "Finance", "Human Resources", "Engineering", "Administration")
 
+# SDP's default closure codes (Admin > Closure Codes); a close may name one.
+CLOSURE_CODES = ("Success", "Failed", "Canceled", "Postponed", "Unable to Reproduce", "Rejected")
+
+# Statuses that end a request; moving out of one of them is a reopen.
+FINISHED_STATUSES = frozenset({"Resolved", "Closed", "Canceled"})
+
+# Hours from creation to due_by_time per priority, standing in for SDP's SLAs (none: the default SLA).
+DUE_HOURS: dict[str | None, int] = {"Urgent": 4, "High": 8, "Medium": 24, "Normal": 24, "Low": 72, None: 24}
+
 # Lookup fields whose names must come from a fixed list; every other lookup accepts any name.
 CATALOGS: dict[str, tuple[str, ...]] = {
     "priority": tuple(PRIORITIES),
     "status": tuple(STATUSES),
     "category": CATEGORIES,
     "department": DEPARTMENTS,
+    "closure_code": CLOSURE_CODES,
 }
 
 API_USER_NAME = "Sandbox API User"
@@ -267,7 +277,7 @@ def build_request(ticket_id: str, display_id: str, new: NewRequest, created_ms: 
         "is_overdue": False,
         "technician": new.technician,
         "has_problem": False,
-        "due_by_time": None,
+        "due_by_time": due_by(lookups.get("priority"), created_ms),
         "is_fcr": False,
         "has_project": False,
         "site": lookups.get("site"),
@@ -293,7 +303,12 @@ def set_resolution(entity: Entity, content: str | None, at_ms: int) -> None:
 
 
 def set_status(entity: Entity, status: Entity, at_ms: int) -> None:
-    """Change the status, stamping resolved/completed times the way SDP does."""
+    """Change the status, stamping resolved/completed times the way SDP does.
+
+    Leaving Resolved/Closed/Canceled for an open status is a reopen: ``is_reopened`` becomes true and the
+    resolved/completed times are cleared (the closure_info stays, as history).
+    """
+    reopened = entity["status"]["name"] in FINISHED_STATUSES and status["name"] not in FINISHED_STATUSES
     entity["status"] = status
     stamp = datetime_value(at_ms)
     if status["name"] == "Resolved":
@@ -301,7 +316,72 @@ def set_status(entity: Entity, status: Entity, at_ms: int) -> None:
     elif status["name"] in ("Closed", "Canceled"):
         entity["completed_time"] = stamp
         entity["resolved_time"] = entity["resolved_time"] or stamp
+    elif reopened:
+        entity["is_reopened"] = True
+        entity["resolved_time"] = None
+        entity["completed_time"] = None
     entity["last_updated_time"] = stamp
+
+
+def due_by(priority: Mapping[str, Any] | None, created_ms: int) -> dict[str, str]:
+    """due_by_time for a request of ``priority`` created at ``created_ms`` (see DUE_HOURS)."""
+    hours = DUE_HOURS.get(None if priority is None else priority.get("name"), DUE_HOURS[None])
+    return datetime_value(created_ms + hours * 3_600_000)
+
+
+def closure_info_object(*, ack: bool, ack_comments: str | None, comments: str | None, code: Entity | None) -> Entity:
+    """The ``closure_info`` a closed request carries."""
+    return {
+        "requester_ack_resolution": ack,
+        "requester_ack_comments": ack_comments,
+        "closure_comments": comments,
+        "closure_code": code,
+    }
+
+
+def note_object(note_id: str, description: str, flags: Mapping[str, bool], at_ms: int) -> Entity:
+    """A request note as ``/notes`` returns it."""
+    return {
+        "id": note_id,
+        "description": description,
+        "show_to_requester": flags.get("show_to_requester", False),
+        "notify_technician": flags.get("notify_technician", False),
+        "mark_first_response": flags.get("mark_first_response", False),
+        "add_to_linked_requests": flags.get("add_to_linked_requests", False),
+        "created_time": datetime_value(at_ms),
+        "created_by": api_user(),
+        "last_updated_time": None,
+    }
+
+
+def _display_size(size: int) -> str:
+    if size < 1024:
+        return f"{size} bytes"
+    if size < 1024 * 1024:
+        return f"{size / 1024:.2f} KB"
+    return f"{size / (1024 * 1024):.2f} MB"
+
+
+def attachment_object(
+    attachment_id: str, ticket_id: str, name: str, content_type: str, size: int, sha256: str, at_ms: int
+) -> Entity:
+    """A request attachment. Keys starting with "_" are the sandbox's own and never sent over SDP."""
+    return {
+        "id": attachment_id,
+        "file_id": attachment_id,
+        "name": name,
+        "content_type": content_type,
+        "size": {"display_value": _display_size(size), "value": str(size)},
+        "content_url": f"/api/v3/requests/{ticket_id}/attachments/{attachment_id}/download",
+        "attached_by": api_user(),
+        "attached_on": datetime_value(at_ms),
+        "_sha256": sha256,
+    }
+
+
+def public(item: Mapping[str, Any]) -> Entity:
+    """``item`` without the sandbox's own ("_"-prefixed) keys."""
+    return {key: value for key, value in item.items() if not key.startswith("_")}
 
 
 # Top-level keys a request can have: the 62 of a real GET plus ``closure_info`` (present once closed).

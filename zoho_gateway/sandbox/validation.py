@@ -12,6 +12,7 @@ from .entities import (
     NewRequest,
     UnknownLookup,
     catalog_object,
+    closure_info_object,
     named_object,
     technician_object,
     user_object,
@@ -98,8 +99,8 @@ def _person_fields(field: str, ref: Mapping[str, Any]) -> tuple[str | None, str 
     )
 
 
-def decode_input_data(raw: str | None) -> Mapping[str, Any]:
-    """The ``request`` object inside ``input_data``; raises SdpInputError (4000) when absent or not JSON."""
+def decode_input_data(raw: str | None, key: str = "request") -> Mapping[str, Any]:
+    """The ``key`` object inside ``input_data``; raises SdpInputError (4000) when absent or not JSON."""
     if raw is None or not raw.strip():
         raise SdpInputError(4000, "input_data is required")
     try:
@@ -108,10 +109,10 @@ def decode_input_data(raw: str | None) -> Mapping[str, Any]:
         raise SdpInputError(4000, "input_data is not valid JSON") from exc
     if not isinstance(decoded, Mapping):
         raise SdpInputError(4000, "input_data must be a JSON object")
-    request = decoded.get("request")
-    if not isinstance(request, Mapping):
-        raise SdpInputError(4000, "input_data must contain a 'request' object")
-    return request
+    inner = decoded.get(key)
+    if not isinstance(inner, Mapping):
+        raise SdpInputError(4000, f"input_data must contain a '{key}' object")
+    return inner
 
 
 def parse_new_request(request: Mapping[str, Any]) -> NewRequest:
@@ -182,3 +183,135 @@ def parse_udf_fields(udf_fields: object) -> dict[str, Any]:
             raise _invalid(key)
         clean[key] = value
     return clean
+
+
+# An update takes what a create takes, plus the resolution and the closure details.
+UPDATE_KEYS = ALLOWED_KEYS | {"resolution", "closure_info", "status_change_comments", "update_reason"}
+CLOSURE_KEYS = frozenset({"requester_ack_resolution", "requester_ack_comments", "closure_comments", "closure_code"})
+NOTE_KEYS = frozenset(
+    {"description", "show_to_requester", "notify_technician", "mark_first_response", "add_to_linked_requests"}
+)
+NOTE_MAX = 65_535
+
+
+def _optional_text(field: str, value: object) -> str | None:
+    if value is not None and not isinstance(value, str):
+        raise _invalid(field)
+    return value
+
+
+def _flag(field: str, value: object) -> bool:
+    """SDP booleans arrive as JSON booleans or as the strings "true"/"false"."""
+    if isinstance(value, bool):
+        return value
+    if value in ("true", "false"):
+        return value == "true"
+    raise _invalid(field)
+
+
+def _lookup(field: str, value: object) -> dict[str, Any]:
+    try:
+        return catalog_object(field, _reference(field, value))
+    except UnknownLookup as exc:
+        raise _invalid(exc.field_name) from exc
+
+
+def parse_closure_info(info: object) -> dict[str, Any]:
+    """Check ``closure_info`` (every key optional); raises SdpInputError 4001 naming the bad key."""
+    if not isinstance(info, Mapping):
+        raise _invalid("closure_info")
+    for key in info:
+        if key not in CLOSURE_KEYS:
+            raise SdpInputError(4001, "EXTRA_KEY_FOUND_IN_JSON", key)
+    code = info.get("closure_code")
+    return closure_info_object(
+        ack=_flag("requester_ack_resolution", info.get("requester_ack_resolution", False)),
+        ack_comments=_optional_text("requester_ack_comments", info.get("requester_ack_comments")),
+        comments=_optional_text("closure_comments", info.get("closure_comments")),
+        code=None if code is None else _lookup("closure_code", code),
+    )
+
+
+def _resolution_text(value: object) -> str | None:
+    """``{"content": "..."}`` (or null to clear) as the resolution's text."""
+    if value is None:
+        return None
+    if not isinstance(value, Mapping) or set(value) - {"content", "add_to_linked_requests"}:
+        raise _invalid("resolution")
+    return _optional_text("resolution", value.get("content"))
+
+
+def parse_resolution(resolution: Mapping[str, Any]) -> str:
+    """The ``resolution`` object of ``/resolutions``: non-empty ``content`` (4012 when missing)."""
+    content = _resolution_text(resolution)
+    if content is None or not content.strip():
+        raise SdpInputError(4012, "Value for the mandatory field content is not provided", "content")
+    return content
+
+
+def parse_update(request: Mapping[str, Any]) -> dict[str, Any]:
+    """Validate an update: entity key -> new value, for the keys given (null clears a lookup).
+
+    ``udf_fields`` is merged into the stored ones, ``resolution`` is the text (or None), ``closure_info``
+    the checked object. ``status_change_comments`` and ``update_reason`` are accepted and not kept.
+    Raises SdpInputError like a create: 4001 for unknown keys and bad values, 4012 for an empty subject.
+    """
+    for key in request:
+        if key not in UPDATE_KEYS:
+            raise SdpInputError(4001, "EXTRA_KEY_FOUND_IN_JSON", key)
+    changes: dict[str, Any] = {}
+    if "subject" in request:
+        subject = request["subject"]
+        if subject is None or (isinstance(subject, str) and not subject.strip()):
+            raise SdpInputError(4012, "Value for the mandatory field subject is not provided", "subject")
+        if not isinstance(subject, str):
+            raise _invalid("subject")
+        changes["subject"] = subject
+    if "description" in request:
+        changes["description"] = _optional_text("description", request["description"])
+    if "requester" in request:
+        name, email, ref_id = _person_fields("requester", _reference("requester", request["requester"]))
+        changes["requester"] = user_object(name=name, email_id=email, user_id=ref_id)
+    if "technician" in request:
+        technician = request["technician"]
+        if technician is not None:
+            name, email, ref_id = _person_fields("technician", _reference("technician", technician))
+            technician = technician_object(name=name, email_id=email, tech_id=ref_id)
+        changes["technician"] = technician
+    for field in CATALOGS:
+        if field in request:
+            if request[field] is None and field == "status":
+                raise _invalid("status")
+            changes[field] = None if request[field] is None else _lookup(field, request[field])
+    for field in FREE_LOOKUPS:
+        if field in request:
+            value = request[field]
+            changes[field] = None if value is None else named_object(field, _reference(field, value))
+    if "udf_fields" in request:
+        changes["udf_fields"] = parse_udf_fields(request["udf_fields"])
+    if "email_ids_to_notify" in request:
+        emails = request["email_ids_to_notify"]
+        if not isinstance(emails, list) or not all(isinstance(email, str) for email in emails):
+            raise _invalid("email_ids_to_notify")
+        changes["email_ids_to_notify"] = list(emails)
+    if "resolution" in request:
+        changes["resolution"] = _resolution_text(request["resolution"])
+    if "closure_info" in request:
+        changes["closure_info"] = parse_closure_info(request["closure_info"])
+    for key in ("status_change_comments", "update_reason"):
+        _optional_text(key, request.get(key))
+    return changes
+
+
+def parse_note(note: Mapping[str, Any]) -> tuple[str, dict[str, bool]]:
+    """A ``request_note``: its description (1-65,535 characters, 4012 when missing) and its flags."""
+    for key in note:
+        if key not in NOTE_KEYS:
+            raise SdpInputError(4001, "EXTRA_KEY_FOUND_IN_JSON", key)
+    description = note.get("description")
+    if description is None or (isinstance(description, str) and not description.strip()):
+        raise SdpInputError(4012, "Value for the mandatory field description is not provided", "description")
+    if not isinstance(description, str) or len(description) > NOTE_MAX:
+        raise _invalid("description")
+    flags = {key: _flag(key, note[key]) for key in NOTE_KEYS - {"description"} if key in note}
+    return description, flags

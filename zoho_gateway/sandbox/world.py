@@ -478,17 +478,22 @@ class SandboxWorld:
         self._child_sequence += 1
         return str(_CHILD_ID_BASE + self._child_sequence * _CHILD_ID_STEP)
 
+    def child_id(self) -> str:
+        """A fresh id from the notes/attachments sequence."""
+        with self._lock:
+            return self._child_id_locked()
+
     def add_children(
         self,
         kind: str,
         ticket_id: str,
         builds: Sequence[Callable[[str], Entity]],
-        touch: Callable[[Entity], None],
+        touch: Callable[[Entity, list[Entity]], None],
     ) -> list[Entity] | None:
         """Add notes or attachments (``kind``: "notes" | "attachments") to a ticket, one per builder.
 
-        Each item is ``build(new_id)``; ``touch`` then updates the ticket itself (has_notes, last_updated_time,
-        ...). Returns copies of the new items, or None when the ticket is unknown.
+        Each item is ``build(new_id)``; ``touch(ticket, items)`` then updates the ticket itself (has_notes,
+        last_updated_time, ...). Returns copies of the new items, or None when the ticket is unknown.
         """
         with self._lock:
             entity = self._tickets.get(ticket_id)
@@ -497,7 +502,7 @@ class SandboxWorld:
             store = self._notes if kind == "notes" else self._attachments
             items = [build(self._child_id_locked()) for build in builds]
             store.setdefault(ticket_id, []).extend(items)
-            touch(entity)
+            touch(entity, items)
             result = copy.deepcopy(items)
             generation = self._changed_locked()
         self._save(generation)
