@@ -214,6 +214,8 @@ def test_create_answers_201_with_the_contract_body(gateway: ThreadedGateway, san
     assert set(body) == {"message", "zoho_ticket_id"}
     assert body["message"] == "Ticket created successfully"
     assert isinstance(body["zoho_ticket_id"], str) and body["zoho_ticket_id"].isdigit()
+    # Where the new ticket can be read (RFC 9110 §10.2.2).
+    assert response.headers["Location"] == f"/requests/{body['zoho_ticket_id']}"
     entity = stored(sandbox, body["zoho_ticket_id"])
     assert entity["subject"] == TICKET["subject"]
     assert entity["description"] == TICKET["description"]
@@ -480,8 +482,12 @@ def test_dot_dot_id_is_400_without_any_upstream_call(gateway: ThreadedGateway, s
         ({"subject": None}, "subject", ""),
         ({"description": None}, "description", ""),
         ({"requester_email": None}, "requester_email", ""),
-        ({"subject": ""}, "subject", ""),
+        ({"subject": ""}, "subject", "blank"),
         ({"subject": "   "}, "subject", "blank"),
+        ({"description": ""}, "description", "blank"),
+        ({"description": " \n\t "}, "description", "blank"),
+        ({"description": "x" * 65536}, "description", "65535"),
+        ({"description": 7}, "description", "string"),
         ({"subject": "x" * 251}, "subject", "250"),
         ({"subject": 42}, "subject", "string"),
         ({"requester_email": "not-an-email"}, "requester_email", "email"),
@@ -521,6 +527,20 @@ def test_every_problem_is_reported_at_once(gateway: ThreadedGateway) -> None:
         post(gateway, {"subject": "", "requester_email": "nope", "extra": 1}), 422, "validation_failed"
     )
     assert set(body["details"]["fields"]) == {"subject", "description", "requester_email", "extra"}
+
+
+def test_subject_and_description_follow_one_rule(gateway: ThreadedGateway, sandbox: Sandbox) -> None:
+    """Both are required text: present, a string, and at least one visible character; both are sent as written.
+
+    The seed contract requires ``description``; an empty one is refused like an empty ``subject``, with the
+    same message, rather than accepted as a required field that may say nothing.
+    """
+    for blank in ("", "   "):
+        body = assert_error(post(gateway, {**TICKET, "subject": blank, "description": blank}), 422, "validation_failed")
+        assert body["details"]["fields"] == {"subject": ["Must not be blank."], "description": ["Must not be blank."]}
+    ticket_id = create(gateway, subject=" s ", description=" . ")
+    assert (stored(sandbox, ticket_id)["subject"], stored(sandbox, ticket_id)["description"]) == (" s ", " . ")
+    assert sandbox.stats()["create_calls"] == 1
 
 
 def test_subject_of_exactly_250_characters_is_accepted(gateway: ThreadedGateway, sandbox: Sandbox) -> None:
@@ -590,6 +610,22 @@ def test_malformed_json_is_400_never_500(
     name: str, data: bytes, gateway: ThreadedGateway, sandbox: Sandbox
 ) -> None:
     assert_error(post(gateway, data=data, content_type="application/json"), 400, "invalid_json")
+    assert sandbox.stats()["api_calls"] == 0
+
+
+@pytest.mark.parametrize(
+    ("data", "key"),
+    [
+        (b'{"subject": "a", "description": "d", "requester_email": "a@b.co", "subject": "b"}', "subject"),
+        (b'{"subject": "a", "subject": "a", "description": "d", "requester_email": "a@b.co"}', "subject"),
+        (b'{"subject": "s", "priority": {"name": "A", "name": "B"}}', "name"),
+        (b'{"subject": "s", "description": "d", "requester_email": "a@b.co", "x": [{"k": 1, "k": 2}]}', "k"),
+    ],
+)
+def test_a_key_given_twice_is_400_naming_it(data: bytes, key: str, gateway: ThreadedGateway, sandbox: Sandbox) -> None:
+    """No silent "last one wins": the client meant one of the two values, and only it knows which."""
+    body = assert_error(post(gateway, data=data, content_type="application/json"), 400, "invalid_json")
+    assert f'"{key}"' in body["details"]["message"], body
     assert sandbox.stats()["api_calls"] == 0
 
 

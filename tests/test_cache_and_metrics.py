@@ -447,3 +447,19 @@ def test_metrics_scrapes_do_not_count_against_the_rate_limit(sandbox: Sandbox, m
     ticket_id = create(gateway.url)  # the client's budget is untouched by the scrapes
     assert get(gateway.url, ticket_id).status_code == 200
     assert get(gateway.url, ticket_id).status_code == 429
+
+
+def test_a_wrong_method_on_a_real_route_is_counted_under_that_route(
+    sandbox: Sandbox, make_gateway: GatewayStarter
+) -> None:
+    gateway = make_gateway()
+    assert requests.delete(f"{gateway.url}/requests/123", timeout=5).status_code == 405
+    assert requests.put(f"{gateway.url}/requests", json=TICKET, timeout=5).status_code == 405
+    assert requests.get(f"{gateway.url}/nowhere", timeout=5).status_code == 404
+    metrics = scrape(gateway.url)
+    total = "gateway_requests_total"
+    assert value(metrics, total, route="/requests/<ticket_id>", method="DELETE", status="405") == 1
+    assert value(metrics, total, route="/requests", method="PUT", status="405") == 1
+    # Only a path that no route knows is "unmatched".
+    assert value(metrics, total, route="unmatched") == 1
+    assert value(metrics, total, route="unmatched", method="GET", status="404") == 1

@@ -7,6 +7,7 @@ gateway in a thread.
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from collections.abc import Callable
@@ -113,6 +114,7 @@ def test_same_key_with_another_body_is_refused(make_gateway: Starter, sandbox: S
     reordered = dict(reversed(list(TICKET.items())))
     same = post(gateway.url, body=reordered, key="k-1")
     assert same.status_code == 201 and replayed(same) and same.text == first.text
+    assert same.headers["Location"] == first.headers["Location"] == f"/requests/{first.json()['zoho_ticket_id']}"
     other = post(gateway.url, body={**TICKET, "subject": "Printer on fire, again"}, key="k-1")
     assert other.status_code == 422, other.text
     assert error_code(other) == "idempotency_key_reused"
@@ -161,6 +163,9 @@ def test_unknown_outcome_is_replayed_and_never_creates_a_second_ticket(make_gate
         assert without_request_id(again.json()) == without_request_id(first.json())
         assert again.json()["details"]["request_id"] == again.headers["X-Request-ID"]
         assert again.headers["Retry-After"] == first.headers["Retry-After"]
+        # Rendered like a live failure: same type, same headers (the replay mark aside).
+        assert again.headers["Content-Type"] == first.headers["Content-Type"]
+        assert set(again.headers) - {"Idempotent-Replayed"} == set(first.headers), (again.headers, first.headers)
         time.sleep(1.5)  # the second repeat comes after the sandbox has finished the slow create
     stats = sandbox.stats()
     assert (stats["create_calls"], stats["creates"]) == (1, 1), stats
@@ -237,3 +242,37 @@ def test_without_a_key_every_post_creates(make_gateway: Starter, sandbox: Sandbo
     assert first.json()["zoho_ticket_id"] != second.json()["zoho_ticket_id"]
     assert "Idempotent-Replayed" not in first.headers and "Idempotent-Replayed" not in second.headers
     assert len(sandbox.tickets()) == 2
+
+
+def test_the_same_ticket_written_two_ways_is_the_same_request(make_gateway: Starter, sandbox: Sandbox) -> None:
+    """The key guards the ticket, not the bytes: a bare lookup name and its ``{"name"}`` form create the same."""
+    gateway = make_gateway(GATEWAY_API_KEYS=KEYS)
+    first = post(gateway.url, body={**TICKET, "priority": "High"}, key="two-spellings")
+    again = post(gateway.url, body={**TICKET, "priority": {"name": " High "}, "category": None}, key="two-spellings")
+    assert first.status_code == 201 and not replayed(first), first.text
+    assert again.status_code == 201 and replayed(again) and again.text == first.text
+    assert sandbox.stats()["create_calls"] == 1
+
+
+def test_a_record_of_the_previous_release_is_still_replayed(make_gateway: Starter, sandbox: Sandbox) -> None:
+    """Records written before the upgrade (status, body and headers of the answer) replay as they did."""
+    from zoho_gateway.policies.idempotency import fingerprint, record_key
+
+    gateway = make_gateway(GATEWAY_API_KEYS=KEYS)
+    store = gateway.gateway.store
+    old_201 = {"message": "Ticket created successfully", "zoho_ticket_id": "4242"}
+    old_504 = {
+        "error": "Zoho did not answer in time",
+        "details": {"code": "zoho_outcome_unknown", "message": "No answer", "retry_after": 5, "request_id": "x"},
+    }
+    for key, status, body, headers in (("old-201", 201, old_201, {}), ("old-504", 504, old_504, {"Retry-After": "5"})):
+        record = {"state": "done", "fp": fingerprint(TICKET), "status": status, "body": body, "headers": headers}
+        store.set(record_key("alice", key), json.dumps(record).encode(), ttl=60)
+    created = post(gateway.url, key="old-201")
+    assert created.status_code == 201 and replayed(created) and created.json() == old_201
+    assert created.headers["Location"] == "/requests/4242"
+    unknown = post(gateway.url, key="old-504")
+    assert unknown.status_code == 504 and replayed(unknown) and unknown.headers["Retry-After"] == "5"
+    assert without_request_id(unknown.json()) == without_request_id(old_504)
+    assert unknown.json()["details"]["request_id"] == unknown.headers["X-Request-ID"]
+    assert sandbox.stats()["create_calls"] == 0

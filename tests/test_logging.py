@@ -161,6 +161,50 @@ def test_session_log_is_json_with_access_lines_and_no_secrets(
     assert any(r.get("name") == "zoho_gateway.audit" and r.get("outcome") == "minted" for r in records)
 
 
+def test_one_line_per_request_saying_what_happened(
+    make_gateway: Callable[..., ThreadedGateway], sandbox: Sandbox, session_log: Path
+) -> None:
+    """The access line carries the outcome: the new ticket's id, the error code, the fields at fault (names,
+    never values). A client mistake (4xx) adds no other line; a 5xx access line is ERROR with its cause."""
+    drive = Driver(make_gateway().url)
+    created = drive.call("POST", "/requests", 201, json=TICKET).json()["zoho_ticket_id"]
+    secret_value = "do-not-log-this-value"
+    invalid = {**TICKET, "subject": " ", "requester_email": secret_value, "urgency": secret_value}
+    drive.call("POST", "/requests", 422, json=invalid)
+    twice = b'{"subject": "a", "subject": "b"}'
+    drive.call("POST", "/requests", 400, data=twice, headers={"Content-Type": "application/json"})
+    drive.call("GET", "/requests/abc", 400)
+    drive.call("GET", "/requests/999999999", 404)
+    drive.call("DELETE", "/requests", 405)
+    drive.call("GET", "/nowhere", 404)
+    sandbox.fault(target="get", kind="status", status=401, times=2)
+    drive.call("GET", f"/requests/{created}", 502)
+
+    records = check_lines(wait_for(session_log, list(drive.sent)), drive.sent)
+    by_request: dict[str, list[dict[str, Any]]] = {}
+    for record in records:
+        by_request.setdefault(record.get("request_id", "-"), []).append(record)
+    access = {rid: next(r for r in by_request[rid] if r.get("event") == "access") for rid in drive.sent}
+
+    (create_line,) = [line for line in access.values() if line["status"] == 201]
+    assert create_line["zoho_ticket_id"] == created and create_line["levelname"] == "INFO"
+    assert "code" not in create_line
+    (invalid_line,) = [line for line in access.values() if line["status"] == 422]
+    assert invalid_line["code"] == "validation_failed"
+    assert invalid_line["fields"] == ["requester_email", "subject", "urgency"]
+    assert secret_value not in session_log.read_text(encoding="utf-8")
+    codes = sorted(line["code"] for line in access.values() if 400 <= line["status"] < 500 and line["status"] != 422)
+    assert codes == ["invalid_json", "invalid_ticket_id", "method_not_allowed", "not_found", "ticket_not_found"]
+    for rid, (_method, _path, status) in drive.sent.items():
+        if 400 <= status < 500:
+            # One line for a client mistake: no WARNING beside the access line.
+            assert [r.get("event") for r in by_request[rid]] == ["access"], by_request[rid]
+            assert access[rid]["levelname"] == "INFO"
+    (failed,) = [line for line in access.values() if line["status"] == 502]
+    assert failed["levelname"] == "ERROR" and failed["code"] == "zoho_auth_failed"
+    assert "Zoho refused" in failed["detail"], failed
+
+
 def test_gunicorn_log_is_json_with_access_lines_and_no_secrets(
     make_gunicorn: Callable[..., GunicornGateway], sandbox: Sandbox
 ) -> None:

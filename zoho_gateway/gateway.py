@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from .config import Config, ConfigError
 from .metrics import Metrics
 from .policies.cache import TicketCache
-from .policies.idempotency import IdempotencyStore
+from .policies.idempotency import IdempotentCreates
 from .policies.ratelimit import RateLimiter
 from .state import Store, StoreUnavailable, open_store
 from .state.sealing import Sealer, SealError
@@ -40,8 +40,10 @@ class Gateway:
     zoho: ServiceDeskClient
     tickets: TicketService
     metrics: Metrics
-    idempotency: IdempotencyStore
+    #: Creates, at most once per Idempotency-Key, through the cache (so a create primes it).
+    idempotency: IdempotentCreates
     limiter: RateLimiter | None
+    #: Reads, from the cache in front of ``tickets``.
     cache: TicketCache
 
     def close(self) -> None:
@@ -107,12 +109,13 @@ def build_gateway(config: Config) -> Gateway:
         policy=RetryPolicy(budget=config.retry_budget),
         observe=metrics.upstream_call,
     )
-    # A claim outlives the slowest create (token mint included), so a live request never loses its key.
-    idempotency = IdempotencyStore(store, ttl=config.idempotency_ttl, in_flight_ttl=lease + config.timeout + 10)
-    limiter = RateLimiter(store, config.rate_limit) if config.rate_limit else None
+    tickets = TicketService(client)
     cache = TicketCache(
-        store, ttl=config.cache_ttl, fetch_timeout=config.timeout + config.retry_budget, metrics=metrics
+        tickets, store, ttl=config.cache_ttl, fetch_timeout=config.timeout + config.retry_budget, metrics=metrics
     )
-    return Gateway(
-        config, store, transport, oauth, tokens, client, TicketService(client), metrics, idempotency, limiter, cache
+    # A claim outlives the slowest create (token mint included), so a live request never loses its key.
+    idempotency = IdempotentCreates(
+        cache, store, ttl=config.idempotency_ttl, in_flight_ttl=lease + config.timeout + 10, metrics=metrics
     )
+    limiter = RateLimiter(store, config.rate_limit) if config.rate_limit else None
+    return Gateway(config, store, transport, oauth, tokens, client, tickets, metrics, idempotency, limiter, cache)

@@ -6,8 +6,10 @@ import logging
 import re
 import time
 import uuid
+from typing import Any
 
-from flask import Flask, Response, g, request
+from flask import Flask, Response, current_app, g, request
+from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
 from ..context import request_id
 from ..errors import RateLimited, Unauthorized
@@ -73,6 +75,28 @@ def _rate_limit() -> None:
         )
 
 
+def annotate(**fields: Any) -> None:
+    """Add ``fields`` to this request's access line (the one line that says what the request did)."""
+    g.setdefault("access_fields", {}).update(fields)
+
+
+def _route() -> str:
+    """The matched rule (the metrics label): for a 405 the rule of the path, "unmatched" when no rule has it."""
+    if request.url_rule is not None:
+        return request.url_rule.rule
+    exc = request.routing_exception
+    # Werkzeug matched the path but not the method, and so kept no rule: match again with a method it allows.
+    if isinstance(exc, MethodNotAllowed) and exc.valid_methods:
+        adapter = current_app.create_url_adapter(request)
+        try:
+            if adapter is not None:
+                rule, _ = adapter.match(method=next(iter(exc.valid_methods)), return_rule=True)
+                return rule.rule
+        except HTTPException:
+            pass
+    return "unmatched"
+
+
 def _finish(response: Response) -> Response:
     rid = g.get("request_id") or request_id.get()
     response.headers["X-Request-ID"] = rid
@@ -84,14 +108,15 @@ def _finish(response: Response) -> Response:
         response.headers.update(verdict.headers())
     started = g.get("started")
     duration = time.perf_counter() - started if started is not None else 0.0
-    rule = request.url_rule.rule if request.url_rule is not None else "unmatched"
-    gateway = current_gateway()
-    gateway.metrics.request(rule, request.method, response.status_code, duration)
-    log.info(
+    current_gateway().metrics.request(_route(), request.method, response.status_code, duration)
+    # One line per request; a failure of ours (5xx) is an ERROR line, with its cause (see api/errors.py).
+    log.log(
+        logging.ERROR if response.status_code >= 500 else logging.INFO,
         "%s %s %s",
         request.method,
         request.path,
         response.status_code,
+        exc_info=g.get("unexpected"),
         extra={
             "event": "access",
             "method": request.method,
@@ -100,6 +125,7 @@ def _finish(response: Response) -> Response:
             "duration_ms": round(duration * 1000, 2),
             "client": g.get("client", "-"),
             "remote_addr": request.remote_addr,
+            **g.get("access_fields", {}),
         },
     )
     return response

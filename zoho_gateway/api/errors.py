@@ -1,15 +1,17 @@
 """One renderer for every error: ``{"error", "details": {"code", "message", "request_id", ...}}``.
 
 Handlers for our ``GatewayError`` tree, for Werkzeug's ``HTTPException`` (404, 405, 413, ...), and a
-last resort that logs the traceback and answers a generic 500 in the same shape.
+last resort that answers a generic 500 in the same shape. None of them writes a log line: each puts the
+error's ``code`` (and the fields at fault, by name) on the request's one access line, which for a 5xx is
+an ERROR line with the cause (the traceback, for the last resort).
 """
 
 from __future__ import annotations
 
 import json
-import logging
+from typing import Any
 
-from flask import Flask, Response
+from flask import Flask, Response, g
 from werkzeug.exceptions import HTTPException
 
 from ..context import request_id
@@ -21,8 +23,7 @@ from ..errors import (
     RouteNotFound,
     UnsupportedMediaType,
 )
-
-log = logging.getLogger("zoho_gateway.api")
+from .access import annotate
 
 #: Werkzeug's exceptions mapped onto ours, so that their answers carry our stable codes.
 _HTTP_MAP: dict[int, type[GatewayError]] = {
@@ -46,9 +47,25 @@ def render(error: GatewayError) -> Response:
     return response
 
 
+#: At most this many field names, each cut to this length, go on the access line (unknown ones are the client's).
+_LOGGED_FIELDS, _LOGGED_FIELD_LENGTH = 20, 64
+
+
+def _note(error: GatewayError) -> None:
+    """Put what the access line must say about ``error`` on it: names and codes only, never client values."""
+    facts: dict[str, Any] = {"code": error.code}
+    if error.fields:
+        facts["fields"] = [name[:_LOGGED_FIELD_LENGTH] for name in sorted(error.fields)[:_LOGGED_FIELDS]]
+    if error.status >= 500:
+        facts["detail"] = error.message  # messages never carry secrets (errors.py)
+        cause = error.__cause__ or (None if error.__suppress_context__ else error.__context__)
+        if cause is not None:
+            facts["cause"] = f"{type(cause).__name__}: {cause}"
+    annotate(**facts)
+
+
 def _gateway_error(error: GatewayError) -> Response:
-    level = logging.WARNING if error.status < 500 else logging.ERROR
-    log.log(level, "request failed: %s", error.code, extra={"status": error.status, "code": error.code})
+    _note(error)
     return render(error)
 
 
@@ -60,7 +77,7 @@ def _http_exception(exc: HTTPException) -> Response:
         error.status, error.code, error.summary = status, f"http_{status}", exc.name
     else:
         error = mapped()
-    log.warning("request failed: %s", error.code, extra={"status": status, "code": error.code})
+    _note(error)
     response = render(error)
     if status == 405 and exc.response is None:
         allow = getattr(exc, "valid_methods", None)
@@ -70,8 +87,10 @@ def _http_exception(exc: HTTPException) -> Response:
 
 
 def _unexpected(exc: Exception) -> Response:
-    log.error("unhandled error", exc_info=exc)
-    return render(GatewayError("The gateway failed unexpectedly; the request id identifies it in our logs"))
+    g.unexpected = exc  # the access line carries its traceback
+    error = GatewayError("The gateway failed unexpectedly; the request id identifies it in our logs")
+    _note(error)
+    return render(error)
 
 
 def init_app(app: Flask) -> None:

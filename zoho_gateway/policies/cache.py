@@ -1,4 +1,4 @@
-"""Polling-friendly ticket reads: a short read-through cache with single-flight, per process and shared.
+"""Polling-friendly ticket reads: the ticket service behind a short read-through cache with single-flight.
 
 Bots poll one ticket by the hundred; Zoho rate-limits per portal. So a read is served, in order, from
 this process's copy, from the shared store (every worker of the host with SQLite, every host with
@@ -15,11 +15,13 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any, cast
 
 from ..metrics import Metrics
 from ..state.base import Store, StoreUnavailable
-from ..zoho.model import Ticket
+from ..zoho.model import NewTicket, Ticket
+from ..zoho.tickets import TicketService
 
 log = logging.getLogger("zoho_gateway.cache")
 
@@ -45,9 +47,16 @@ class _Flight:
 
 
 class TicketCache:
-    """``read(ticket_id, load)``: the ticket, at most ``ttl`` seconds old. ``ttl`` 0 turns it all off."""
+    """The ticket service with reads at most ``ttl`` seconds old; ``ttl`` 0 turns the cache off.
 
-    def __init__(self, store: Store, *, ttl: float, fetch_timeout: float, metrics: Metrics) -> None:
+    ``get`` is the service's ``get`` served from the nearest fresh copy; ``create`` is the service's
+    ``create`` that keeps the created ticket as the first copy. Both raise what the service raises.
+    """
+
+    def __init__(
+        self, service: TicketService, store: Store, *, ttl: float, fetch_timeout: float, metrics: Metrics
+    ) -> None:
+        self._service = service
         self.ttl = ttl
         self._store = store
         self._shared = store.shared_across_processes
@@ -61,8 +70,9 @@ class TicketCache:
     def enabled(self) -> bool:
         return self.ttl > 0
 
-    def read(self, ticket_id: str, load: Callable[[], Ticket]) -> Cached:
-        """The ticket from the nearest fresh copy; ``load`` (a Zoho GET) only when none is fresh."""
+    def get(self, ticket_id: str) -> Cached:
+        """The ticket from the nearest fresh copy; from Zoho only when none is fresh (errors are never kept)."""
+        load = partial(self._service.get, ticket_id)
         if not self.enabled:
             return Cached(load(), 0.0)
         entry = self._local.get(ticket_id)
@@ -73,10 +83,13 @@ class TicketCache:
                 return Cached(entry[1], max(0.0, self.ttl - remaining))
         return self._single_flight(ticket_id, lambda: self._from_store_or_load(ticket_id, load))
 
-    def prime(self, ticket: Ticket) -> None:
-        """Store a ticket Zoho just returned (a create's answer): fresh by definition."""
+    def create(self, ticket: NewTicket) -> tuple[str, Ticket]:
+        """Create ``ticket`` (see ``TicketService.create``); the created ticket serves the first polls."""
+        ticket_id, created = self._service.create(ticket)
+        # Zoho's answer is the ticket as it is now: a poll right after the create needs no upstream call.
         if self.enabled:
-            self._keep(ticket["ticket_id"], ticket, shared=True)
+            self._keep(ticket_id, created, shared=True)
+        return ticket_id, created
 
     # --- internals ------------------------------------------------------------------------------
 

@@ -1,12 +1,15 @@
-"""Idempotency-Key for creates: one ticket per (client, key), the first answer replayed to every repeat.
+"""Idempotency-Key for creates: one ticket per (client, key), the first outcome given again to every repeat.
 
 Records live in the shared store, so every worker and host sees them:
 
-- ``add`` claims the key atomically (state ``in_flight``) with a fingerprint of the body;
-- the outcome replaces the claim for ``GATEWAY_IDEMPOTENCY_TTL`` (state ``done``): the status and body
-  of a created ticket, of an answer Zoho gave, or of an unknown outcome (the POST left, no answer came);
-- an error that proves nothing was created (validation, Zoho refusing a value, Zoho unreachable
-  before sending, no token) releases the claim so the client may retry with the same key.
+- ``add`` claims the key atomically (state ``in_flight``) with a fingerprint of the ticket;
+- the outcome replaces the claim for ``GATEWAY_IDEMPOTENCY_TTL`` (state ``done``): the id of the created
+  ticket, or the failure of a create that may have created it (sent, no usable answer);
+- a failure that proves nothing was created (Zoho refusing a value, Zoho unreachable before sending,
+  no token) releases the claim so the client may retry with the same key.
+
+Records hold outcomes, not HTTP answers: a repeat is answered by the same code that answers a first
+request, so a replayed failure is rendered exactly like a live one.
 """
 
 from __future__ import annotations
@@ -15,133 +18,203 @@ import hashlib
 import json
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from ..errors import (
     GatewayError,
     IdempotencyKeyInFlight,
     IdempotencyKeyReused,
-    InvalidHeader,
     StateUnavailable,
     ZohoBadResponse,
     ZohoOutcomeUnknown,
 )
+from ..metrics import Metrics
 from ..state.base import Store, StoreUnavailable
+from ..zoho.model import NewTicket, Ticket
 
 log = logging.getLogger("zoho_gateway.idempotency")
 
+#: Idempotency-Key values longer than this are refused (they are hashed, so only to bound client input).
 MAX_KEY_LENGTH = 255
 
 
-@dataclass(frozen=True)
-class Replay:
-    status: int
-    body: dict[str, Any]
-    headers: dict[str, str]
+class TicketCreator(Protocol):
+    """What this policy wraps: the ticket service, or the cache in front of it."""
+
+    def create(self, ticket: NewTicket) -> tuple[str, Ticket]: ...
 
 
-def body_fingerprint(payload: Any) -> str:
-    """A digest of the JSON body that ignores key order and white space."""
-    canonical = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """A create as the client sees it: the new ticket's id or the failure, and whether it is a repeat's replay."""
+
+    ticket_id: str | None
+    failure: GatewayError | None = None
+    replayed: bool = False
+
+    def ticket_id_or_raise(self) -> str:
+        """The created ticket's id; raises the replayed failure instead when the first attempt failed."""
+        if self.failure is not None:
+            raise self.failure
+        assert self.ticket_id is not None  # an Outcome holds one of the two
+        return self.ticket_id
+
+
+def key_is_valid(key: str) -> bool:
+    """1 to MAX_KEY_LENGTH printable characters."""
+    return 0 < len(key) <= MAX_KEY_LENGTH and key.isprintable()
+
+
+def fingerprint(ticket: Mapping[str, Any]) -> str:
+    """A digest of the ticket that ignores key order and absent optional fields.
+
+    Computed on the validated ticket, so two spellings of one ticket (``"High"`` and ``{"name": "High"}``)
+    are the same request; for a ticket of plain strings it equals the digest of the JSON body, which is
+    what earlier releases stored.
+    """
+    present = {name: value for name, value in ticket.items() if value is not None}
+    canonical = json.dumps(present, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
-def check_key(key: str) -> None:
-    if not key or len(key) > MAX_KEY_LENGTH or not key.isprintable():
-        raise InvalidHeader(f"Idempotency-Key must be 1 to {MAX_KEY_LENGTH} printable characters")
+def record_key(client: str, key: str) -> str:
+    """The store key of (client, Idempotency-Key)."""
+    # Hash the key: clients choose it, so it must not shape our store's key space.
+    return f"idem:{client}:{hashlib.sha256(key.encode()).hexdigest()}"
 
 
-class IdempotencyStore:
-    """Claims, completes and replays keyed creates. All methods may raise StoreUnavailable."""
+class IdempotentCreates:
+    """``create``: the wrapped ``create``, at most once per (client, Idempotency-Key)."""
 
-    def __init__(self, store: Store, *, ttl: float, in_flight_ttl: float) -> None:
+    def __init__(
+        self, tickets: TicketCreator, store: Store, *, ttl: float, in_flight_ttl: float, metrics: Metrics
+    ) -> None:
+        self._tickets = tickets
         self._store = store
         self._ttl = ttl
         self._in_flight_ttl = in_flight_ttl
+        self._metrics = metrics
 
-    @staticmethod
-    def _record_key(client: str, key: str) -> str:
-        # Hash the key: clients choose it, so it must not shape our store's key space.
-        return f"idem:{client}:{hashlib.sha256(key.encode()).hexdigest()}"
+    def create(self, ticket: NewTicket, *, client: str, key: str | None) -> Outcome:
+        """Create ``ticket``; with a ``key`` (checked by the caller), at most one ticket per (client, key).
 
-    def begin(self, client: str, key: str, fingerprint: str) -> Replay | None:
-        """Claim the key (None: go ahead and create) or return the stored answer to replay.
-
-        Raises IdempotencyKeyReused (422) for a different body and IdempotencyKeyInFlight (409) while
-        the first request is still running.
+        A repeat gets the first attempt's outcome with ``replayed`` set: the same ticket id, or the same
+        failure (a create that may have created, so the key is spent). Raises what the wrapped ``create``
+        raises (after spending or releasing the key, as the module docstring says), IdempotencyKeyReused
+        (422) for the key with another ticket, IdempotencyKeyInFlight (409) while the first attempt runs,
+        and StateUnavailable (503) when the records cannot be read: without them one ticket per key cannot
+        be promised.
         """
-        record_key = self._record_key(client, key)
-        claim = json.dumps({"state": "in_flight", "fp": fingerprint, "since": time.time()}).encode()
+        if key is None:
+            return Outcome(self._tickets.create(ticket)[0])
+        digest = fingerprint(ticket)
+        try:
+            earlier = self._claim(client, key, digest)
+        except StoreUnavailable:
+            raise StateUnavailable("Idempotency records are unavailable; retry shortly", retry_after=5) from None
+        if earlier is not None:
+            self._metrics.replays.inc()
+            return earlier
+        try:
+            ticket_id, _ = self._tickets.create(ticket)
+        except (ZohoOutcomeUnknown, ZohoBadResponse) as exc:
+            # Zoho may have created the ticket: the key is spent, and every repeat gets this same failure.
+            self._complete(client, key, {"fp": digest, "failure": _failure_record(exc)})
+            raise
+        except GatewayError:
+            # Nothing was created (refused value, Zoho unreachable before sending, no token): free the key.
+            try:
+                self._store.delete(record_key(client, key))
+            except StoreUnavailable:
+                pass  # the claim lapses by itself after the in-flight TTL
+            raise
+        self._complete(client, key, {"fp": digest, "ticket_id": ticket_id})
+        return Outcome(ticket_id)
+
+    def _claim(self, client: str, key: str, digest: str) -> Outcome | None:
+        """Claim the key (None: go ahead and create) or return the stored outcome to replay."""
+        store_key = record_key(client, key)
+        claim = json.dumps({"state": "in_flight", "fp": digest, "since": time.time()}).encode()
         for _ in range(3):
-            if self._store.add(record_key, claim, ttl=self._in_flight_ttl):
+            if self._store.add(store_key, claim, ttl=self._in_flight_ttl):
                 return None
-            raw = self._store.get(record_key)
+            raw = self._store.get(store_key)
             if raw is None:
                 continue  # released or lapsed between our add and get: claim again
             record = json.loads(raw)
-            if record.get("fp") != fingerprint:
+            if record.get("fp") != digest:
                 raise IdempotencyKeyReused("This Idempotency-Key was already used with a different request body")
             if record.get("state") == "in_flight":
                 raise IdempotencyKeyInFlight(
                     "A request with this Idempotency-Key is still in progress; retry shortly", retry_after=1
                 )
-            return Replay(int(record["status"]), record["body"], dict(record.get("headers") or {}))
+            return _outcome_of(record)
         raise IdempotencyKeyInFlight("This Idempotency-Key is changing state; retry shortly", retry_after=1)
 
-    def complete(self, client: str, key: str, fingerprint: str, replay: Replay) -> None:
-        record = {
-            "state": "done",
-            "fp": fingerprint,
-            "status": replay.status,
-            "body": replay.body,
-            "headers": replay.headers,
-        }
-        self._store.set(self._record_key(client, key), json.dumps(record).encode(), ttl=self._ttl)
-
-    def release(self, client: str, key: str) -> None:
-        self._store.delete(self._record_key(client, key))
-
-    def run_once(
-        self, client: str, key: str, fingerprint: str, create: Callable[[], dict[str, Any]]
-    ) -> tuple[Replay, bool]:
-        """Run ``create`` (which returns the 201 body) at most once per (client, key).
-
-        Returns the answer and whether it is a replay. Raises what ``begin`` raises, StateUnavailable
-        (503) when the records cannot be read (without them a single ticket cannot be promised), and
-        whatever ``create`` raises, after recording or releasing the key as the module docstring says.
-        """
+    def _complete(self, client: str, key: str, record: dict[str, Any]) -> None:
         try:
-            replay = self.begin(client, key, fingerprint)
-        except StoreUnavailable:
-            raise StateUnavailable("Idempotency records are unavailable; retry shortly", retry_after=5) from None
-        if replay is not None:
-            return replay, True
-        try:
-            body = create()
-        except (ZohoOutcomeUnknown, ZohoBadResponse) as exc:
-            # Zoho may have created the ticket: the key is spent, and every repeat gets this same answer.
-            headers = {"Retry-After": str(exc.retry_after)} if exc.retry_after is not None else {}
-            self._complete_quietly(
-                client, key, fingerprint, Replay(exc.status, {"error": exc.summary, "details": exc.details()}, headers)
-            )
-            raise
-        except GatewayError:
-            # Nothing was created (refused value, Zoho unreachable before sending, no token): free the key.
-            try:
-                self.release(client, key)
-            except StoreUnavailable:
-                pass  # the claim lapses by itself after the in-flight TTL
-            raise
-        answer = Replay(201, body, {})
-        self._complete_quietly(client, key, fingerprint, answer)
-        return answer, False
-
-    def _complete_quietly(self, client: str, key: str, fingerprint: str, answer: Replay) -> None:
-        try:
-            self.complete(client, key, fingerprint, answer)
+            self._store.set(record_key(client, key), json.dumps({"state": "done", **record}).encode(), ttl=self._ttl)
         except StoreUnavailable:
             # The answer stands (the ticket may exist). Repeats get 409 until the claim lapses; after that a
             # repeat could create a second ticket, which is why an operator is told.
             log.error("idempotency record could not be stored; the key's claim will lapse", extra={"client": client})
+
+
+def _failure_record(error: GatewayError) -> dict[str, Any]:
+    return {
+        "status": error.status,
+        "code": error.code,
+        "summary": error.summary,
+        "message": error.message,
+        "retry_after": error.retry_after,
+        "fields": error.fields,
+        "extra": error.extra,
+    }
+
+
+def _error_class(code: str) -> type[GatewayError] | None:
+    """The GatewayError subclass whose stable code is ``code``."""
+    pending: list[type[GatewayError]] = [GatewayError]
+    while pending:
+        cls = pending.pop()
+        if cls.code == code:
+            return cls
+        pending.extend(cls.__subclasses__())
+    return None
+
+
+def _failure_of(record: Mapping[str, Any]) -> GatewayError:
+    cls = _error_class(str(record["code"])) or GatewayError
+    error = cls(
+        str(record["message"]),
+        retry_after=record.get("retry_after"),
+        fields=record.get("fields"),
+        **dict(record.get("extra") or {}),
+    )
+    # The stored facts win over the class's: the replay repeats what the client was first told.
+    error.status, error.code, error.summary = int(record["status"]), str(record["code"]), str(record["summary"])
+    return error
+
+
+def _outcome_of(record: Mapping[str, Any]) -> Outcome:
+    """The outcome a ``done`` record holds; also reads the records of earlier releases (an HTTP answer)."""
+    if "ticket_id" in record:
+        return Outcome(str(record["ticket_id"]), replayed=True)
+    if "failure" in record:
+        return Outcome(None, _failure_of(record["failure"]), replayed=True)
+    status, body = int(record["status"]), record["body"]
+    if status == 201:
+        return Outcome(str(body["zoho_ticket_id"]), replayed=True)
+    details = {k: v for k, v in body["details"].items() if k != "request_id"}
+    failure = {
+        "status": status,
+        "code": details.pop("code"),
+        "summary": body["error"],
+        "message": details.pop("message"),
+        "retry_after": details.pop("retry_after", None),
+        "fields": details.pop("fields", None),
+        "extra": details,
+    }
+    return Outcome(None, _failure_of(failure), replayed=True)
