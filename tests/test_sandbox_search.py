@@ -325,3 +325,20 @@ def test_after_commit_faults_aimed_at_api_skip_reads(sandbox: SandboxServer) -> 
 )
 def test_after_commit_faults_need_a_write_target_and_a_status(sandbox: SandboxServer, spec: dict[str, Any]) -> None:
     assert control(sandbox, "POST", "faults", spec).status_code == 400
+
+
+def test_probability_makes_a_share_of_creates_lose_their_answer(sandbox: SandboxServer) -> None:
+    token = mint(sandbox)
+    fault(sandbox, target="create", kind="status_after_commit", status=503, probability=0.2)
+    answers = [create(sandbox, token).status_code for _ in range(200)]
+    assert set(answers) == {201, 503}
+    assert 15 <= answers.count(503) <= 70  # 40 expected; far outside only by a broken draw
+    assert count(sandbox) == 200 and stats(sandbox)["faults_fired"] == answers.count(503)
+    described = control(sandbox, "GET", "faults").json()["faults"][0]
+    assert described["probability"] == 0.2 and described["remaining"] is None
+
+
+@pytest.mark.parametrize("probability", [0, 1.5, "half"])
+def test_probability_must_be_a_share(sandbox: SandboxServer, probability: Any) -> None:
+    spec = {"target": "create", "kind": "reset_after_commit", "probability": probability}
+    assert control(sandbox, "POST", "faults", spec).status_code == 400

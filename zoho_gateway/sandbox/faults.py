@@ -67,7 +67,11 @@ class FaultSpecError(ValueError):
 
 @dataclass(frozen=True)
 class Fault:
-    """One queued fault. ``times`` is None for "until cleared"; the world tracks what is left."""
+    """One queued fault. ``times`` is None for "until cleared"; the world tracks what is left.
+
+    ``probability`` below 1 makes the fault fire on that share of the matching calls, chosen at random
+    (e.g. 0.2 for "one create in five loses its answer"); calls it skips do not use up ``times``.
+    """
 
     target: str
     kind: str
@@ -77,6 +81,7 @@ class Fault:
     body: bytes | None = None
     content_type: str | None = None
     retry_after: str | None = None
+    probability: float = 1.0
 
     def matches(self, operation: str) -> bool:
         """Whether this fault applies to a call of ``operation`` ("token" or one of API_OPERATIONS).
@@ -100,6 +105,7 @@ class Fault:
             "body": None if self.body is None else self.body.decode("utf-8", "replace"),
             "content_type": self.content_type,
             "retry_after": self.retry_after,
+            "probability": self.probability,
         }
 
 
@@ -158,6 +164,10 @@ def parse_fault(payload: object) -> Fault:
             raise FaultSpecError("'retry_after' must be an integer or a string")
         retry_after = str(retry_after)
 
+    probability = _number(payload, "probability", 1.0)
+    if not 0 < probability <= 1:
+        raise FaultSpecError("'probability' must be in (0, 1]")
+
     return Fault(
         target=str(target),
         kind=kind,
@@ -167,6 +177,7 @@ def parse_fault(payload: object) -> Fault:
         body=body,
         content_type=content_type,
         retry_after=retry_after,
+        probability=probability,
     )
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
+import random
 import secrets
 import threading
 import time
@@ -199,6 +200,8 @@ class SandboxWorld:
 
     def reset(self) -> None:
         """Forget everything and go back to the settings the world was created with.
+
+        With a state file, the file is emptied too (the reset is a change like any other).
 
         Requests sleeping in a delay fault are woken up and told to give up (see ``pause``), so a slow
         request from one test can never write into the next test's world.
@@ -399,6 +402,8 @@ class SandboxWorld:
         with self._lock:
             for index, queued in enumerate(self._faults):
                 if not queued.fault.matches(operation):
+                    continue
+                if queued.fault.probability < 1.0 and random.random() >= queued.fault.probability:
                     continue
                 if queued.remaining is not None:
                     queued.remaining -= 1
