@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import configparser
 from collections.abc import Mapping
 
 from flask import Flask
@@ -19,14 +20,16 @@ def create_app(env: Mapping[str, str] | None = None, *, sandbox: bool | None = N
     from . import cli
     from .api import access, cors, errors, health, openapi, tickets
     from .gateway import EXTENSION_KEY, build_gateway
-    from .logs import configure_logging
 
     config: Config = load_config(env, sandbox=sandbox, for_cli=for_cli)
-    configure_logging(config.log_file)
+    _configure_logging(config)
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = config.max_body_bytes
     app.json.ensure_ascii = False  # type: ignore[attr-defined]
-    app.extensions[EXTENSION_KEY] = build_gateway(config)
+    gateway = build_gateway(config)
+    # Scrapes aggregate every worker's files only where the Config says they are (PROMETHEUS_MULTIPROC_DIR).
+    gateway.metrics.multiprocess_dir = config.metrics_dir
+    app.extensions[EXTENSION_KEY] = gateway
     errors.init_app(app)
     access.init_app(app)
     app.register_blueprint(tickets.bp)
@@ -35,6 +38,23 @@ def create_app(env: Mapping[str, str] | None = None, *, sandbox: bool | None = N
     cors.init_app(app, config.cors_origins)
     cli.init_app(app)
     return app
+
+
+def _configure_logging(config: Config) -> None:
+    """Apply the logging configuration; a file that cannot be used is a ConfigError naming its setting."""
+    from .logs import configure_logging
+
+    try:
+        configure_logging(config.log_file, config.logging_ini)
+    except OSError as exc:
+        # The ini file was checked by load_config: what fails to open here is the log file or its directory.
+        raise ConfigError(f"GATEWAY_LOG_FILE cannot be written ({exc.strerror}): {config.log_file!r}") from None
+    except (configparser.Error, KeyError, ValueError, TypeError, AttributeError, ImportError, RuntimeError) as exc:
+        # What logging.config.fileConfig raises for a file it cannot apply: a missing section is a bare KeyError.
+        raise ConfigError(
+            f"GATEWAY_LOGGING_INI is not a usable logging configuration ({type(exc).__name__}: "
+            f"{' '.join(str(exc).split())[:200]}): {config.logging_ini!r}"
+        ) from None
 
 
 __all__ = ["ConfigError", "create_app"]

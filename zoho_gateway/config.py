@@ -1,11 +1,20 @@
-"""Settings: read once from the environment into an immutable object that fails fast, naming the setting."""
+"""Settings: read once from the environment into an immutable object that fails fast, naming the setting.
+
+``load_config`` is a list of small readers, one per concern (Zoho endpoints, credentials, client keys,
+CORS, state, logging, server). The ``read_*`` helpers are public so that the entries outside the
+package (``gunicorn.conf.py``, ``app.py``) parse the same variables the same way. Every reader raises
+ConfigError with one line that names the variable and never contains a secret.
+"""
 
 from __future__ import annotations
 
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from urllib.parse import urlsplit
+
+from .apikeys import ApiKey
 
 
 class ConfigError(Exception):
@@ -28,13 +37,30 @@ DATA_CENTRES: dict[str, tuple[str, str]] = {
 #: OAuth scopes the consent URL asks for: create and read requests.
 DEFAULT_SCOPES = "SDPOnDemand.requests.ALL"
 
+#: The simulator's fake OAuth client, used in sandbox mode when no credential is set. They equal the
+#: defaults of ``sandbox.SandboxSettings`` (a test checks it); they are copied, not imported, because
+#: production code imports nothing from ``sandbox/``.
+SANDBOX_CLIENT_ID = "sandbox-client-id"
+SANDBOX_CLIENT_SECRET = "sandbox-client-secret"
+SANDBOX_REFRESH_TOKEN = "sandbox-refresh-token"
 
-@dataclass(frozen=True)
-class ApiKey:
-    """A client API key, held only as a digest. ``name`` is what logs show."""
+#: Where the development simulator listens (``./dev run``), and so where sandbox mode points by default:
+#: the gateway and the ``./dev zoho`` commands meet the same simulator without recording anything.
+SANDBOX_HOST = "127.0.0.1"
+DEFAULT_SANDBOX_PORT = 8001
+#: Sandbox mode keeps its tokens apart from real Zoho's, in a file both dev entries share.
+SANDBOX_STATE_URL = "sqlite:///var/sandbox-state.db"
+DEFAULT_STATE_URL = "sqlite:///var/state.db"
 
-    name: str
-    digest: bytes = field(repr=False)
+#: Connections to Zoho per process when GATEWAY_THREADS is unset: the development server starts a thread per
+#: connection, so the pool is sized for a busy developer rather than to a thread count.
+DEFAULT_THREADS = 32
+DEFAULT_LOGGING_INI = str(Path(__file__).resolve().parent.parent / "logging.ini")
+
+_TRUE = frozenset({"1", "true", "yes", "on"})
+_FALSE = frozenset({"0", "false", "no", "off"})
+#: The variables whose presence means "a real Zoho client is configured" to the development entries.
+ZOHO_CREDENTIALS = ("ZOHO_CLIENT_ID", "ZOHO_CLIENT_SECRET", "ZOHO_REFRESH_TOKEN")
 
 
 @dataclass(frozen=True)
@@ -55,13 +81,18 @@ class Config:
     state_url: str
     state_key: str | None = field(repr=False)
     api_keys: tuple[ApiKey, ...] = field(repr=False)
-    allow_anonymous: bool
     cors_origins: tuple[str, ...]
     cache_ttl: float
     idempotency_ttl: float
     rate_limit: str | None
     log_file: str
+    logging_ini: str
+    metrics_dir: str | None
+    ca_bundle: str | None
+    threads: int
+    host: str
     port: int
+    sandbox_port: int
     max_body_bytes: int = 1024 * 1024
     token_backoff_throttled: float = 60.0
     token_backoff_invalid: float = 60.0
@@ -73,30 +104,144 @@ class Config:
         """True when clients need no API key (sandbox without keys, or explicitly allowed)."""
         return not self.api_keys
 
+    @property
+    def sandbox_url(self) -> str:
+        """Where the development simulator listens (``SANDBOX_PORT``); sandbox mode's default Zoho URLs."""
+        return f"http://{SANDBOX_HOST}:{self.sandbox_port}"
 
-def _float(env: Mapping[str, str], name: str, default: float, *, minimum: float = 0.0) -> float:
-    raw = env.get(name, "").strip()
+
+# --- readers for one variable each -------------------------------------------------------------------------
+
+
+def _raw(env: Mapping[str, str], name: str) -> str:
+    return env.get(name, "").strip()
+
+
+def read_flag(env: Mapping[str, str], name: str, default: bool = False) -> bool:
+    """``1/true/yes/on`` or ``0/false/no/off`` (any case); unset or empty gives ``default``."""
+    raw = _raw(env, name).lower()
+    if not raw:
+        return default
+    if raw in _TRUE or raw in _FALSE:
+        return raw in _TRUE
+    raise ConfigError(f"{name} must be 1 or 0 (true/false, yes/no, on/off), got {raw!r}")
+
+
+def read_seconds(env: Mapping[str, str], name: str, default: float, *, minimum: float = 0.0) -> float:
+    """A finite number of seconds, at least ``minimum``; unset or empty gives ``default``."""
+    raw = _raw(env, name)
     if not raw:
         return default
     try:
         value = float(raw)
     except ValueError:
         raise ConfigError(f"{name} must be a number of seconds, got {raw!r}") from None
-    if value < minimum or value != value:  # NaN compares unequal to itself
-        raise ConfigError(f"{name} must be at least {minimum:g}, got {raw!r}")
+    if not minimum <= value < float("inf"):  # NaN fails every comparison
+        raise ConfigError(f"{name} must be a number of seconds of at least {minimum:g}, got {raw!r}")
     return value
 
 
-def _url(env: Mapping[str, str], name: str, default: str) -> str:
-    raw = env.get(name, "").strip() or default
+def read_int(env: Mapping[str, str], name: str, default: int, *, minimum: int = 0, maximum: int | None = None) -> int:
+    """A whole number within ``[minimum, maximum]``; unset or empty gives ``default``."""
+    raw = _raw(env, name)
+    if not raw:
+        return default
+    top = "" if maximum is None else f" and at most {maximum}"
+    # isdigit() also accepts other scripts' digits and superscripts; int() then fails on some of them.
+    value = int(raw) if raw.isascii() and raw.isdigit() else None
+    if value is None or value < minimum or (maximum is not None and value > maximum):
+        raise ConfigError(f"{name} must be a whole number of at least {minimum}{top}, got {raw!r}")
+    return value
+
+
+def read_port(env: Mapping[str, str], name: str, default: int) -> int:
+    """A TCP port, 1 to 65535."""
+    return read_int(env, name, default, minimum=1, maximum=65535)
+
+
+def read_host(env: Mapping[str, str], default: str, name: str = "HOST") -> str:
+    """An interface to listen on: a host name or an IP address, without scheme or port."""
+    raw = _raw(env, name) or default
+    if any(c.isspace() or c in "/?#@" for c in raw) or raw.count(":") == 1:
+        raise ConfigError(f"{name} must be a host name or IP address like 127.0.0.1 (no scheme or port), got {raw!r}")
+    return raw
+
+
+def read_threads(env: Mapping[str, str], default: int = DEFAULT_THREADS) -> int:
+    """``GATEWAY_THREADS``: threads serving requests in one process (gunicorn), and Zoho connections per process."""
+    return read_int(env, "GATEWAY_THREADS", default, minimum=1, maximum=1024)
+
+
+def read_url(env: Mapping[str, str], name: str, default: str) -> str:
+    """An http(s) URL with a host, without a trailing slash."""
+    raw = _raw(env, name) or default
     parts = urlsplit(raw)
     if parts.scheme not in ("http", "https") or not parts.netloc:
         raise ConfigError(f"{name} must be an http(s) URL like https://host[/path], got {raw!r}")
     return raw.rstrip("/")
 
 
-def _flag(env: Mapping[str, str], name: str) -> bool:
-    return env.get(name, "").strip().lower() in ("1", "true", "yes", "on")
+def read_file(env: Mapping[str, str], name: str, default: str) -> str:
+    """The path of a file that exists."""
+    raw = _raw(env, name) or default
+    if not os.path.isfile(raw):
+        raise ConfigError(f"{name} must name an existing file, got {raw!r}")
+    return raw
+
+
+def read_directory(env: Mapping[str, str], name: str) -> str | None:
+    """The path of a directory that exists, or None when unset."""
+    raw = _raw(env, name)
+    if raw and not os.path.isdir(raw):
+        raise ConfigError(f"{name} must name an existing directory, got {raw!r}")
+    return raw or None
+
+
+# --- readers for one concern each ---------------------------------------------------------------------------
+
+
+def _read_ca_bundle(env: Mapping[str, str]) -> str | None:
+    """The CA certificates to trust for Zoho, under requests' own names (REQUESTS_CA_BUNDLE, then CURL_CA_BUNDLE).
+
+    Checked here because requests only finds a wrong path at the first call, which would then fail every call.
+    """
+    for name in ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"):
+        raw = _raw(env, name)
+        if raw and not os.path.exists(raw):
+            raise ConfigError(f"{name} must name an existing CA bundle file or directory, got {raw!r}")
+        if raw:
+            return raw
+    return None
+
+
+def _read_endpoints(env: Mapping[str, str], sandbox: bool, sandbox_url: str) -> tuple[str, str, str]:
+    """(dc, accounts_url, api_base_url). Sandbox mode points both URLs at the local simulator unless set."""
+    dc = _raw(env, "ZOHO_DC").lower() or "com"
+    if dc not in DATA_CENTRES:
+        raise ConfigError(f"ZOHO_DC must be one of {', '.join(DATA_CENTRES)}, got {dc!r}")
+    accounts, api = (sandbox_url, sandbox_url) if sandbox else DATA_CENTRES[dc]
+    return dc, read_url(env, "ZOHO_ACCOUNTS_URL", accounts), read_url(env, "ZOHO_API_BASE_URL", api)
+
+
+def _read_credentials(env: Mapping[str, str], sandbox: bool, for_cli: bool) -> tuple[str, str, str]:
+    """(client_id, client_secret, refresh_token); the simulator's fake ones fill the gaps in sandbox mode."""
+    if sandbox:
+        return (
+            _raw(env, "ZOHO_CLIENT_ID") or SANDBOX_CLIENT_ID,
+            _raw(env, "ZOHO_CLIENT_SECRET") or SANDBOX_CLIENT_SECRET,
+            _raw(env, "ZOHO_REFRESH_TOKEN") or SANDBOX_REFRESH_TOKEN,
+        )
+    # The CLI's exchange-code exists to produce the refresh token, so it may be missing there.
+    required = ZOHO_CREDENTIALS[:2] if for_cli else ZOHO_CREDENTIALS
+    for name in required:
+        if not _raw(env, name):
+            hint = "get one with './dev zoho exchange-code CODE --write-env'" if name == "ZOHO_REFRESH_TOKEN" else ""
+            raise ConfigError(
+                f"{name} is required ({hint + ', ' if hint else ''}"
+                "or set GATEWAY_SANDBOX=1 / run './dev run --sandbox' to use the built-in Zoho simulator)"
+            )
+    client_id, client_secret, refresh_token = (_raw(env, name) for name in ZOHO_CREDENTIALS)
+    return client_id, client_secret, refresh_token
 
 
 def parse_api_keys(spec: str, source: str) -> list[tuple[str, str]]:
@@ -117,47 +262,10 @@ def parse_api_keys(spec: str, source: str) -> list[tuple[str, str]]:
     return pairs
 
 
-def load_config(env: Mapping[str, str] | None = None, *, sandbox: bool | None = None, for_cli: bool = False) -> Config:
-    """Build the Config from ``env`` (default: ``os.environ``). Raises ConfigError, one line, on a bad setting.
-
-    ``for_cli``: the ``flask zoho`` commands run before a refresh token or API keys exist (that is
-    what ``exchange-code`` is for), so those two are optional there.
-    """
-    from .api.keys import digest_key  # local import: api.keys imports ApiKey from here
-
-    env = os.environ if env is None else env
-    if sandbox is None:
-        sandbox = _flag(env, "GATEWAY_SANDBOX")
-
-    dc = env.get("ZOHO_DC", "").strip().lower() or "com"
-    if dc not in DATA_CENTRES:
-        raise ConfigError(f"ZOHO_DC must be one of {', '.join(DATA_CENTRES)}, got {dc!r}")
-    accounts_default, api_default = DATA_CENTRES[dc]
-
-    client_id = env.get("ZOHO_CLIENT_ID", "").strip()
-    client_secret = env.get("ZOHO_CLIENT_SECRET", "").strip()
-    refresh_token = env.get("ZOHO_REFRESH_TOKEN", "").strip()
-    if sandbox:
-        from .sandbox.settings import SandboxSettings  # the simulator's fake credentials, never real ones
-
-        fake = SandboxSettings()
-        client_id = client_id or fake.client_id
-        client_secret = client_secret or fake.client_secret
-        refresh_token = refresh_token or fake.refresh_token
-    else:
-        for name, value in (
-            ("ZOHO_CLIENT_ID", client_id),
-            ("ZOHO_CLIENT_SECRET", client_secret),
-            ("ZOHO_REFRESH_TOKEN", "-" if for_cli else refresh_token),
-        ):
-            if not value:
-                raise ConfigError(f"{name} is required (or run with --sandbox to use the built-in Zoho simulator)")
-
-    timeout = _float(env, "ZOHO_TIMEOUT", 10.0, minimum=0.1)
-
-    keys_spec = env.get("GATEWAY_API_KEYS", "")
-    pairs = parse_api_keys(keys_spec, "GATEWAY_API_KEYS")
-    keys_file = env.get("GATEWAY_API_KEYS_FILE", "").strip()
+def _read_api_keys(env: Mapping[str, str], sandbox: bool, for_cli: bool) -> tuple[ApiKey, ...]:
+    """``GATEWAY_API_KEYS`` plus ``GATEWAY_API_KEYS_FILE``; required unless sandbox, anonymous or the CLI."""
+    pairs = parse_api_keys(env.get("GATEWAY_API_KEYS", ""), "GATEWAY_API_KEYS")
+    keys_file = _raw(env, "GATEWAY_API_KEYS_FILE")
     if keys_file:
         try:
             with open(keys_file, encoding="utf-8") as fh:
@@ -167,12 +275,16 @@ def load_config(env: Mapping[str, str] | None = None, *, sandbox: bool | None = 
     names = [name for name, _ in pairs]
     if len(set(names)) != len(names):
         raise ConfigError("GATEWAY_API_KEYS: key names must be unique")
-    allow_anonymous = _flag(env, "GATEWAY_ALLOW_ANONYMOUS")
-    if not pairs and not sandbox and not allow_anonymous and not for_cli:
+    anonymous = read_flag(env, "GATEWAY_ALLOW_ANONYMOUS")
+    if not pairs and not (sandbox or anonymous or for_cli):
         raise ConfigError(
             "GATEWAY_API_KEYS is required (name=key,...), or set GATEWAY_ALLOW_ANONYMOUS=1 to serve without keys"
         )
+    return tuple(ApiKey.from_secret(name, key) for name, key in pairs)
 
+
+def _read_cors_origins(env: Mapping[str, str]) -> tuple[str, ...]:
+    """Exact browser origins (scheme://host[:port]); a wildcard is refused because keys travel in headers."""
     origins = tuple(o.strip().rstrip("/") for o in env.get("GATEWAY_CORS_ORIGINS", "").split(",") if o.strip())
     for origin in origins:
         parts = urlsplit(origin)
@@ -180,46 +292,100 @@ def load_config(env: Mapping[str, str] | None = None, *, sandbox: bool | None = 
             raise ConfigError(
                 f"GATEWAY_CORS_ORIGINS must list exact origins like https://app.example.com, got {origin!r}"
             )
+    return origins
 
-    rate_limit = env.get("GATEWAY_RATE_LIMIT", "").strip() or None
-    if rate_limit:
-        from .policies.ratelimit import parse_rate  # local import: keeps config free of the limiter at import time
 
-        try:
-            parse_rate(rate_limit)
-        except ValueError:
-            raise ConfigError(f"GATEWAY_RATE_LIMIT must look like 120/minute, got {rate_limit!r}") from None
+def _read_rate_limit(env: Mapping[str, str]) -> str | None:
+    """``GATEWAY_RATE_LIMIT`` in the limits library's notation (``120/minute``), or None."""
+    from limits import parse  # the notation the rate limiter itself parses
 
-    port_raw = env.get("PORT", "").strip() or "8000"
-    if not port_raw.isdigit() or not 0 < int(port_raw) < 65536:
-        raise ConfigError(f"PORT must be a port number, got {port_raw!r}")
+    raw = _raw(env, "GATEWAY_RATE_LIMIT")
+    if not raw:
+        return None
+    try:
+        parse(raw)
+    except ValueError:
+        raise ConfigError(f"GATEWAY_RATE_LIMIT must look like 120/minute, got {raw!r}") from None
+    return raw
 
-    state_key = env.get("GATEWAY_STATE_KEY", "").strip() or None
 
+def _read_timeouts(env: Mapping[str, str]) -> tuple[float, float]:
+    """(read timeout, connect timeout); connecting never waits longer than reading."""
+    timeout = read_seconds(env, "ZOHO_TIMEOUT", 10.0, minimum=0.1)
+    return timeout, min(timeout, read_seconds(env, "ZOHO_CONNECT_TIMEOUT", 3.05, minimum=0.05))
+
+
+def load_config(env: Mapping[str, str] | None = None, *, sandbox: bool | None = None, for_cli: bool = False) -> Config:
+    """Build the Config from ``env`` (default: ``os.environ``). Raises ConfigError, one line, on a bad setting.
+
+    ``sandbox`` (default: ``GATEWAY_SANDBOX``) fills missing credentials with the simulator's fake ones,
+    points the Zoho URLs at the development simulator unless they are set, needs no API keys and keeps
+    its state apart (``SANDBOX_STATE_URL``). ``for_cli``: the ``flask zoho`` commands run before a
+    refresh token or API keys exist (that is what ``exchange-code`` is for), so those two are optional there.
+    """
+    env = os.environ if env is None else env
+    if sandbox is None:
+        sandbox = read_flag(env, "GATEWAY_SANDBOX")
+    sandbox_port = read_port(env, "SANDBOX_PORT", DEFAULT_SANDBOX_PORT)
+    dc, accounts_url, api_base_url = _read_endpoints(env, sandbox, f"http://{SANDBOX_HOST}:{sandbox_port}")
+    client_id, client_secret, refresh_token = _read_credentials(env, sandbox, for_cli)
+    timeout, connect_timeout = _read_timeouts(env)
     return Config(
         sandbox=sandbox,
         client_id=client_id,
         client_secret=client_secret,
         refresh_token=refresh_token,
         dc=dc,
-        accounts_url=_url(env, "ZOHO_ACCOUNTS_URL", accounts_default),
-        api_base_url=_url(env, "ZOHO_API_BASE_URL", api_default),
-        scopes=env.get("ZOHO_SCOPES", "").strip() or DEFAULT_SCOPES,
+        accounts_url=accounts_url,
+        api_base_url=api_base_url,
+        scopes=_raw(env, "ZOHO_SCOPES") or DEFAULT_SCOPES,
         timeout=timeout,
-        connect_timeout=min(timeout, _float(env, "ZOHO_CONNECT_TIMEOUT", 3.05, minimum=0.05)),
-        token_refresh_margin=_float(env, "ZOHO_TOKEN_REFRESH_MARGIN", 300.0),
-        state_url=env.get("GATEWAY_STATE_URL", "").strip() or "sqlite:///var/state.db",
-        state_key=state_key,
-        api_keys=tuple(ApiKey(name, digest_key(key)) for name, key in pairs),
-        allow_anonymous=allow_anonymous,
-        cors_origins=origins,
-        cache_ttl=_float(env, "GATEWAY_CACHE_TTL", 2.0),
-        idempotency_ttl=_float(env, "GATEWAY_IDEMPOTENCY_TTL", 24 * 3600.0, minimum=1.0),
-        rate_limit=rate_limit,
-        log_file=env.get("GATEWAY_LOG_FILE", "").strip() or "logs/gateway.log",
-        port=int(port_raw),
-        token_backoff_throttled=_float(env, "ZOHO_TOKEN_THROTTLE_BACKOFF", 60.0, minimum=1.0),
-        token_backoff_invalid=_float(env, "ZOHO_TOKEN_INVALID_BACKOFF", 60.0, minimum=1.0),
-        token_backoff_unreachable=_float(env, "ZOHO_TOKEN_UNREACHABLE_BACKOFF", 10.0, minimum=0.5),
-        retry_budget=_float(env, "ZOHO_RETRY_BUDGET", 4.0),
+        connect_timeout=connect_timeout,
+        token_refresh_margin=read_seconds(env, "ZOHO_TOKEN_REFRESH_MARGIN", 300.0),
+        state_url=_raw(env, "GATEWAY_STATE_URL") or (SANDBOX_STATE_URL if sandbox else DEFAULT_STATE_URL),
+        state_key=_raw(env, "GATEWAY_STATE_KEY") or None,
+        api_keys=_read_api_keys(env, sandbox, for_cli),
+        cors_origins=_read_cors_origins(env),
+        cache_ttl=read_seconds(env, "GATEWAY_CACHE_TTL", 2.0),
+        idempotency_ttl=read_seconds(env, "GATEWAY_IDEMPOTENCY_TTL", 24 * 3600.0, minimum=1.0),
+        rate_limit=_read_rate_limit(env),
+        log_file=_raw(env, "GATEWAY_LOG_FILE") or "logs/gateway.log",
+        logging_ini=read_file(env, "GATEWAY_LOGGING_INI", DEFAULT_LOGGING_INI),
+        metrics_dir=read_directory(env, "PROMETHEUS_MULTIPROC_DIR"),
+        ca_bundle=_read_ca_bundle(env),
+        threads=read_threads(env),
+        host=read_host(env, "127.0.0.1"),
+        port=read_port(env, "PORT", 8000),
+        sandbox_port=sandbox_port,
+        token_backoff_throttled=read_seconds(env, "ZOHO_TOKEN_THROTTLE_BACKOFF", 60.0, minimum=1.0),
+        token_backoff_invalid=read_seconds(env, "ZOHO_TOKEN_INVALID_BACKOFF", 60.0, minimum=1.0),
+        token_backoff_unreachable=read_seconds(env, "ZOHO_TOKEN_UNREACHABLE_BACKOFF", 10.0, minimum=0.5),
+        retry_budget=read_seconds(env, "ZOHO_RETRY_BUDGET", 4.0),
     )
+
+
+def development_env(env: Mapping[str, str], *, force_sandbox: bool = False) -> tuple[bool, dict[str, str]]:
+    """(sandbox, settings) for the development entries, ``./dev run`` (app.py) and ``./dev zoho``.
+
+    Both decide sandbox mode by this one rule, so that the CLI talks to the simulator and the state file
+    of the gateway that ``./dev run`` started: ``force_sandbox`` (``--sandbox``) or ``GATEWAY_SANDBOX=1``
+    choose it, ``GATEWAY_SANDBOX=0`` refuses it, and otherwise it is chosen when none of ZOHO_CLIENT_ID,
+    ZOHO_CLIENT_SECRET or ZOHO_REFRESH_TOKEN is set (a client id alone already means "real Zoho", so
+    that ``./dev zoho exchange-code`` reaches Zoho before a refresh token exists).
+
+    In sandbox mode the Zoho credentials and URLs are dropped from the returned settings: a ``.env`` made
+    for real Zoho must not send its client to the simulator (which refuses it) nor the fake one to Zoho.
+    """
+    settings = dict(env)
+    raw = _raw(env, "GATEWAY_SANDBOX")
+    if force_sandbox:
+        sandbox = True
+    elif raw:
+        sandbox = read_flag(env, "GATEWAY_SANDBOX")
+    else:
+        sandbox = not any(_raw(env, name) for name in ZOHO_CREDENTIALS)
+    if sandbox:
+        for name in (*ZOHO_CREDENTIALS, "ZOHO_ACCOUNTS_URL", "ZOHO_API_BASE_URL"):
+            settings.pop(name, None)
+        settings["GATEWAY_SANDBOX"] = "1"
+    return sandbox, settings

@@ -7,7 +7,6 @@ module global, so tests can run several gateways side by side.
 from __future__ import annotations
 
 import logging
-import os
 from dataclasses import dataclass
 
 from .config import Config, ConfigError
@@ -80,7 +79,7 @@ def build_gateway(config: Config) -> Gateway:
     except ValueError:
         raise ConfigError("GATEWAY_STATE_KEY must be a Fernet key (32 url-safe base64 bytes; see README)") from None
     _check_sealer(store, sealer)
-    threads = int(os.environ.get("GATEWAY_THREADS", "0") or 0) or 32
+    threads = config.threads
     transport = Transport(connect_timeout=config.connect_timeout, read_timeout=config.timeout, maxsize=max(threads, 4))
     metrics = Metrics()
     oauth = ZohoOAuth(

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 import logging.config
-import os
 import re
 import threading
 import weakref
@@ -95,14 +94,15 @@ class GatewayJsonFormatter(JsonFormatter):
             log_data[key] = _redact(log_data[key], key if key not in ("message", "exc_info") else None)
 
 
-def configure_logging(log_file: str, ini_path: str | None = None) -> None:
-    """Apply ``logging.ini`` once per process, writing the rotating file at ``log_file``."""
+def configure_logging(log_file: str, ini_path: str) -> None:
+    """Apply ``ini_path`` (Config.logging_ini) once per process, writing the rotating file at ``log_file``.
+
+    Raises OSError when the log file's directory cannot be created, and what ``logging.config.fileConfig``
+    raises for a file it cannot apply.
+    """
     global _configured
     if _configured:
         return
-    ini = (
-        ini_path or os.environ.get("GATEWAY_LOGGING_INI") or str(Path(__file__).resolve().parent.parent / "logging.ini")
-    )
     Path(log_file).parent.mkdir(parents=True, exist_ok=True)
-    logging.config.fileConfig(ini, defaults={"logfile": log_file}, disable_existing_loggers=False)
+    logging.config.fileConfig(ini_path, defaults={"logfile": log_file}, disable_existing_loggers=False)
     _configured = True

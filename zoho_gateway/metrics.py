@@ -1,14 +1,12 @@
 """Prometheus metrics (prometheus-client), correct across gunicorn workers in multiprocess mode.
 
 Multiprocess mode is on when ``PROMETHEUS_MULTIPROC_DIR`` is set before the first import of
-prometheus_client (gunicorn.conf.py does it); each worker then writes its own mmap files and
-``/metrics`` aggregates them. Without it (development server, tests in one process) the default
-registry is used.
+prometheus_client (gunicorn.conf.py does it; prometheus-client reads it itself); each worker then writes
+its own mmap files and ``/metrics`` aggregates them from ``Metrics.multiprocess_dir`` (the Config's
+``metrics_dir``). Without it (development server, tests in one process) the object's own registry is used.
 """
 
 from __future__ import annotations
-
-import os
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
 
@@ -20,7 +18,9 @@ class Metrics:
 
     content_type = CONTENT_TYPE_LATEST
 
-    def __init__(self) -> None:
+    def __init__(self, multiprocess_dir: str | None = None) -> None:
+        #: Where every worker's values are, to aggregate on a scrape; None: this process's registry only.
+        self.multiprocess_dir = multiprocess_dir
         # A private registry per Metrics keeps several apps in one process (tests) from colliding;
         # in multiprocess mode the values live in files and the registry is rebuilt per scrape.
         self._registry = CollectorRegistry(auto_describe=True)
@@ -68,10 +68,10 @@ class Metrics:
 
     def render(self) -> bytes:
         """The exposition text: aggregated over all workers in multiprocess mode."""
-        if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        if self.multiprocess_dir:
             from prometheus_client import multiprocess
 
             registry = CollectorRegistry()
-            multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+            multiprocess.MultiProcessCollector(registry, path=self.multiprocess_dir)  # type: ignore[no-untyped-call]
             return generate_latest(registry)
         return generate_latest(self._registry)

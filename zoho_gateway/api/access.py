@@ -11,10 +11,10 @@ from typing import Any
 from flask import Flask, Response, current_app, g, request
 from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
+from ..apikeys import find_key_name
 from ..context import request_id
 from ..errors import RateLimited, Unauthorized
 from ..gateway import current_gateway
-from .keys import find_key_name
 
 log = logging.getLogger("zoho_gateway.access")
 

@@ -5,8 +5,20 @@ from __future__ import annotations
 import hashlib
 import hmac
 from collections.abc import Iterable
+from dataclasses import dataclass, field
 
-from ..config import ApiKey
+
+@dataclass(frozen=True)
+class ApiKey:
+    """A client API key, held only as a digest. ``name`` is what logs show."""
+
+    name: str
+    digest: bytes = field(repr=False)
+
+    @classmethod
+    def from_secret(cls, name: str, key: str) -> ApiKey:
+        """The entry for ``key``; the key itself is not kept."""
+        return cls(name, digest_key(key))
 
 
 def digest_key(key: str) -> bytes:
