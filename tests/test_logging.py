@@ -205,6 +205,25 @@ def test_one_line_per_request_saying_what_happened(
     assert "Zoho refused" in failed["detail"], failed
 
 
+def test_an_unexpected_failure_is_one_error_line_with_its_traceback(
+    make_gateway: Callable[..., ThreadedGateway], session_log: Path
+) -> None:
+    server = make_gateway()
+
+    def broken() -> str:
+        raise RuntimeError("a bug with client_secret=" + CLIENT_SECRET)
+
+    server.app.add_url_rule("/broken", "broken", broken)  # before its first request, as Flask requires
+    drive = Driver(server.url)
+    answer = drive.call("GET", "/broken", 500)
+    assert answer.json()["details"]["code"] == "internal_error"
+    assert "RuntimeError" not in answer.text and CLIENT_SECRET not in answer.text
+    records = check_lines(wait_for(session_log, list(drive.sent)), drive.sent)
+    (line,) = [r for r in records if r.get("request_id") in drive.sent]
+    assert line["event"] == "access" and line["levelname"] == "ERROR" and line["code"] == "internal_error"
+    assert "RuntimeError: a bug" in line["exc_info"], line
+
+
 def test_gunicorn_log_is_json_with_access_lines_and_no_secrets(
     make_gunicorn: Callable[..., GunicornGateway], sandbox: Sandbox
 ) -> None:
