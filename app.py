@@ -1,7 +1,9 @@
-"""Development entry: ``python app.py [--sandbox]`` serves the gateway with Flask's threaded server.
+"""Development entry: ``python app.py [--sandbox]`` (``./dev run``) serves the gateway with Flask's threaded server.
 
-With ``--sandbox`` (or with no Zoho credentials in the environment) it also starts the built-in
-Zoho simulator in this process and points the gateway at it, so nothing else is needed.
+In sandbox mode (``--sandbox``, ``GATEWAY_SANDBOX=1``, or no Zoho credential in the environment or
+``.env``) it also starts the built-in Zoho simulator in this process, on ``SANDBOX_PORT`` (8001), with its
+tickets and tokens kept in ``var/sandbox-world.json`` across restarts. ``cli_app`` is the same decision
+for the ``./dev zoho ...`` commands, so that they reach this simulator and this state.
 """
 
 from __future__ import annotations
@@ -9,43 +11,64 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from collections.abc import Mapping
+
+from flask import Flask
+
+from zoho_gateway import ConfigError, create_app
+from zoho_gateway.config import Config, development_env
+
+#: Where ``./dev run``'s simulator keeps its world unless SANDBOX_STATE_FILE says otherwise.
+SANDBOX_WORLD_FILE = "var/sandbox-world.json"
+
+
+def _fail(message: str, status: int = 2) -> SystemExit:
+    print(f"zoho-gateway: configuration error: {message}", file=sys.stderr)
+    return SystemExit(status)
+
+
+def _start_simulator(config: Config, env: Mapping[str, str]) -> None:
+    """Serve the simulator where sandbox mode points (``config.sandbox_url``), in a daemon thread."""
+    # Imported here: the sandbox is a development tool, never loaded by the production entry.
+    from zoho_gateway.sandbox import SandboxServer, SandboxSettings
+    from zoho_gateway.sandbox.persistence import StateFileError
+    from zoho_gateway.sandbox.settings import SettingsError
+
+    try:
+        settings = SandboxSettings.from_env(env)
+        server = SandboxServer(
+            settings, port=config.sandbox_port, state_file=settings.state_file or SANDBOX_WORLD_FILE
+        ).start()
+    except (SettingsError, StateFileError) as exc:
+        raise _fail(str(exc)) from None
+    except OSError as exc:
+        raise _fail(f"SANDBOX_PORT: cannot listen on {config.sandbox_url}: {exc.strerror}") from None
+    print(f"Zoho sandbox (simulator) on {server.url}; world kept in {server.state_file}", file=sys.stderr)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Run zoho-gateway for development.")
     parser.add_argument("--sandbox", action="store_true", help="run against the built-in Zoho simulator")
-    parser.add_argument("--host", default=os.environ.get("HOST", "127.0.0.1"))
-    parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")))
-    parser.add_argument("--sandbox-port", type=int, default=int(os.environ.get("SANDBOX_PORT", "8001")))
+    parser.add_argument("--host", help="interface to listen on (default: HOST, or 127.0.0.1)")
+    parser.add_argument("--port", help="port to listen on (default: PORT, or 8000)")
     args = parser.parse_args(argv)
 
+    from dotenv import find_dotenv, load_dotenv
+
+    # The .env of the working directory (or above), as `flask` finds it for ./dev zoho; real variables win.
+    load_dotenv(find_dotenv(usecwd=True))
     try:
-        from dotenv import load_dotenv
-
-        load_dotenv()  # a .env file in development; real environment variables win
-    except ImportError:  # pragma: no cover - python-dotenv is a runtime dependency
-        pass
-
-    sandbox = args.sandbox or not os.environ.get("ZOHO_REFRESH_TOKEN")
-    if sandbox:
-        from zoho_gateway.sandbox import SandboxServer
-
-        simulator = SandboxServer(port=args.sandbox_port)
-        simulator.start()
-        os.environ["ZOHO_ACCOUNTS_URL"] = simulator.url
-        os.environ["ZOHO_API_BASE_URL"] = simulator.url
-        os.environ.setdefault("GATEWAY_STATE_URL", "sqlite:///var/sandbox-state.db")
-        print(f"Zoho sandbox (simulator) listening on {simulator.url}", file=sys.stderr)
-
-    from zoho_gateway import ConfigError, create_app
-
-    try:
-        app = create_app(sandbox=sandbox)
+        sandbox, env = development_env(os.environ, force_sandbox=args.sandbox)
+        # Options win over the environment; Config validates them like any other setting.
+        env.update({name: value for name, value in (("HOST", args.host), ("PORT", args.port)) if value})
+        app = create_app(env, sandbox=sandbox)
     except ConfigError as exc:
-        print(f"zoho-gateway: configuration error: {exc}", file=sys.stderr)
-        return 2
-    base = f"http://{args.host}:{args.port}"
-    auth = "" if app.extensions["zoho_gateway"].config.anonymous else " -H 'Authorization: Bearer <your key>'"
+        raise _fail(str(exc)) from None
+    config: Config = app.extensions["zoho_gateway"].config
+    if sandbox:
+        _start_simulator(config, env)
+    base = f"http://{config.host}:{config.port}"
+    auth = "" if config.anonymous else " -H 'Authorization: Bearer <your key>'"
     print(
         f"zoho-gateway on {base} ({'sandbox' if sandbox else 'Zoho'} mode). Try:\n"
         f"  curl -s -X POST {base}/requests{auth} -H 'Content-Type: application/json' \\\n"
@@ -54,8 +77,21 @@ def main(argv: list[str] | None = None) -> int:
         f"  curl -s {base}/requests/<zoho_ticket_id>{auth}",
         file=sys.stderr,
     )
-    app.run(host=args.host, port=args.port, threaded=True, use_reloader=False)
+    app.run(host=config.host, port=config.port, threaded=True, use_reloader=False)
     return 0
+
+
+def cli_app() -> Flask:
+    """The app of ``./dev zoho ...`` (``flask --app app:cli_app``): the gateway's CLI, decided like ``main``.
+
+    Flask has read ``.env`` into the environment before calling this. A bad setting ends the command with
+    one line and exit status 2.
+    """
+    try:
+        sandbox, env = development_env(os.environ)
+        return create_app(env, sandbox=sandbox, for_cli=True)
+    except ConfigError as exc:
+        raise _fail(str(exc)) from None
 
 
 if __name__ == "__main__":

@@ -1,6 +1,8 @@
 """Production entry: ``gunicorn wsgi:app`` (settings in gunicorn.conf.py, read automatically).
 
-The ``flask`` command finds this file too; ``flask zoho ...`` may run before a refresh token exists.
+The ``flask`` command finds this file too: on a server, ``.venv/bin/flask zoho ...`` runs the operator
+commands with the production settings (no sandbox unless GATEWAY_SANDBOX=1), and may run before a refresh
+token exists. In a checkout, ``./dev zoho ...`` decides sandbox mode as ``./dev run`` does (app.py).
 """
 
 from __future__ import annotations
