@@ -56,11 +56,14 @@ def test_the_sandbox_defaults_are_the_simulators_own() -> None:
     ) == (SANDBOX_CLIENT_ID, SANDBOX_CLIENT_SECRET, SANDBOX_REFRESH_TOKEN)
 
 
-def test_production_code_imports_neither_the_sandbox_nor_api_from_config() -> None:
+def test_config_imports_neither_the_sandbox_nor_api_nor_the_network() -> None:
     probe = (
         "import sys, zoho_gateway.config\n"
         "loaded = lambda *parts: [m for m in sys.modules if m.split('.')[:2] in [['zoho_gateway', p] for p in parts]]\n"
         "assert not loaded('api', 'sandbox'), loaded('api', 'sandbox')\n"
+        # gunicorn.conf.py may read settings through config before gevent patches these modules.
+        "early = {'flask', 'werkzeug', 'ssl', 'socket', 'threading'} & {m.split('.')[0] for m in sys.modules}\n"
+        "assert not early, early\n"
         "import wsgi\n"  # the whole production app, built from this environment
         "assert not loaded('sandbox'), loaded('sandbox')\n"
     )

@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import configparser
 from collections.abc import Mapping
-
-from flask import Flask
+from typing import TYPE_CHECKING
 
 from .config import Config, ConfigError, load_config
+
+if TYPE_CHECKING:
+    # Flask is imported when an app is built, not with the package: gunicorn.conf.py reads its settings
+    # through zoho_gateway.config before gevent patches the standard library.
+    from flask import Flask
 
 
 def create_app(env: Mapping[str, str] | None = None, *, sandbox: bool | None = None, for_cli: bool = False) -> Flask:
@@ -17,6 +21,8 @@ def create_app(env: Mapping[str, str] | None = None, *, sandbox: bool | None = N
     Nothing happens at import time; every part hooks in here. ``for_cli`` relaxes the settings that the
     ``flask zoho`` commands exist to produce (see ``load_config``).
     """
+    from flask import Flask
+
     from . import cli
     from .api import access, cors, errors, health, openapi, tickets
     from .gateway import EXTENSION_KEY, build_gateway
