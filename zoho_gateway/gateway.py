@@ -20,7 +20,7 @@ from .zoho.client import ServiceDeskClient
 from .zoho.oauth import ZohoOAuth
 from .zoho.retry import RetryPolicy
 from .zoho.tickets import TicketService
-from .zoho.tokens import TokenManager, read_stored_token
+from .zoho.tokens import TokenManager, TokenSettings, read_stored_token
 from .zoho.transport import Transport
 
 log = logging.getLogger("zoho_gateway")
@@ -93,12 +93,14 @@ def build_gateway(config: Config) -> Gateway:
         refresh_token=config.refresh_token,
         store=store,
         sealer=sealer,
-        refresh_margin=config.token_refresh_margin,
-        lock_lease=lease,
-        lock_wait=config.timeout + 2,
-        backoff_throttled=config.token_backoff_throttled,
-        backoff_invalid=config.token_backoff_invalid,
-        backoff_unreachable=config.token_backoff_unreachable,
+        settings=TokenSettings(
+            refresh_margin=config.token_refresh_margin,
+            lock_lease=lease,
+            lock_wait=config.timeout + 2,
+            backoff_throttled=config.token_backoff_throttled,
+            backoff_invalid=config.token_backoff_invalid,
+            backoff_unreachable=config.token_backoff_unreachable,
+        ),
         on_mint=metrics.token_mint,
     )
     client = ServiceDeskClient(

@@ -60,23 +60,32 @@ class ServiceDeskClient:
         return request_entity(self._call("GET", f"{self._requests_url}/{quote(ticket_id, safe='')}", None, "get"))
 
     def _call(self, method: str, url: str, body: bytes | None, operation: Operation) -> dict[str, Any]:
-        for auth_attempt in (1, 2):
-            token = self._tokens.access_token()
-            headers = {"Authorization": f"Zoho-oauthtoken {token}", "Accept": ACCEPT}
+        """Send with a valid token and judge the answer; on a 401, replace the token and re-send.
+
+        At most one mint per call: a token another worker stored may have been revoked with the one that
+        failed, so it is dropped in turn and one mint tried (ZohoTokenUnavailable/ZohoTokenThrottled, 503,
+        when that fails). Zoho refusing a token minted for this very call raises ZohoAuthFailed (502): the
+        credentials, scopes or data centre are wrong, and another token would be refused too.
+        """
+        # Tokens one call may try: its own, another worker's from the store, one another thread minted
+        # meanwhile, and its own mint. Beyond that every token is being refused: a 502, never a loop.
+        tries = 4
+        renewal = self._tokens.current()
+        for _ in range(tries):
+            headers = {"Authorization": f"Zoho-oauthtoken {renewal.token}", "Accept": ACCEPT}
             if body is not None:
                 headers["Content-Type"] = "application/x-www-form-urlencoded"
             answer = self._send(method, url, headers, body, operation)
             try:
                 return judge(answer.status, answer.body, operation, answer.headers.get("Retry-After"))
             except TokenRejected:
-                if auth_attempt == 2:
-                    raise ZohoAuthFailed(
-                        "Zoho refused a freshly minted access token: "
-                        "check the OAuth scopes, ZOHO_DC and ZOHO_API_BASE_URL"
-                    ) from None
-                log.info("Zoho answered 401; refreshing the token once", extra={"token_fp": fingerprint(token)})
-                self._tokens.invalidate(token)
-        raise AssertionError("unreachable")  # pragma: no cover
+                if renewal.minted:
+                    break
+                log.info("Zoho answered 401; replacing the token", extra={"token_fp": fingerprint(renewal.token)})
+                renewal = self._tokens.replace(renewal.token)
+        raise ZohoAuthFailed(
+            "Zoho refused a freshly minted access token: check the OAuth scopes, ZOHO_DC and ZOHO_API_BASE_URL"
+        )
 
     def _send(self, method: str, url: str, headers: dict[str, str], body: bytes | None, operation: str) -> Response:
         """Send with the retry policy. Returns the last answer (any status) or raises a mapped error."""
