@@ -6,10 +6,31 @@ from urllib.parse import unquote, urlsplit
 
 from zoho_gateway.state.base import Store, StoreUnavailable
 from zoho_gateway.state.memory import MemoryStore
+from zoho_gateway.state.queue import Claimed, Durability, Queue, QueueItem, QueueItemExists, QueueStats
+from zoho_gateway.state.queue_memory import MemoryQueue
+from zoho_gateway.state.queue_redis import RedisQueue
+from zoho_gateway.state.queue_sqlite import SQLiteQueue
 from zoho_gateway.state.redis import RedisStore
 from zoho_gateway.state.sqlite import SQLiteStore
 
-__all__ = ["MemoryStore", "RedisStore", "SQLiteStore", "Store", "StoreUnavailable", "open_store"]
+__all__ = [
+    "Claimed",
+    "Durability",
+    "MemoryQueue",
+    "MemoryStore",
+    "Queue",
+    "QueueItem",
+    "QueueItemExists",
+    "QueueStats",
+    "RedisQueue",
+    "RedisStore",
+    "SQLiteQueue",
+    "SQLiteStore",
+    "Store",
+    "StoreUnavailable",
+    "open_queue",
+    "open_store",
+]
 
 _ACCEPTED = (
     "memory://, sqlite:///relative/path.db, sqlite:////absolute/path.db, "
@@ -67,3 +88,16 @@ def open_store(url: str) -> Store:
     # The scheme is named only when it is a plain word, so nothing that looks like credentials is echoed.
     named = f" {scheme!r}" if scheme.isalnum() else ""
     raise _invalid(f"has an unsupported scheme{named}")
+
+
+def open_queue(url: str) -> Queue:
+    """Open the durable queue beside the store that ``url`` names: the same SQLite file or Redis database.
+
+    Accepts and refuses exactly the URLs ``open_store`` does (same ``ValueError``). Does not connect.
+    """
+    store = open_store(url)  # validates the URL and resolves a relative SQLite path; opens nothing
+    if isinstance(store, SQLiteStore):
+        return SQLiteQueue(store.path)
+    if isinstance(store, RedisStore):
+        return RedisQueue(url.strip())
+    return MemoryQueue()

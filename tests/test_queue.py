@@ -1,0 +1,555 @@
+"""The durable-queue contract on every backend, against real storage: a temp SQLite file, a live Redis.
+
+Leases and due times run on an injected clock, so no test sleeps a lease out.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import shutil
+import signal
+import sqlite3
+import subprocess
+import sys
+import threading
+import uuid
+from collections import Counter
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from multiprocessing.pool import Pool
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.redis_server import _answers_ping, _free_port, redis_url  # noqa: F401
+from zoho_gateway.state import (
+    MemoryQueue,
+    Queue,
+    QueueItemExists,
+    RedisQueue,
+    SQLiteQueue,
+    SQLiteStore,
+    StoreUnavailable,
+    open_queue,
+)
+
+ROOT = Path(__file__).resolve().parent.parent
+
+# How a child process finds the same queue: ("sqlite", path) or ("redis", "url namespace").
+Spec = tuple[str, str]
+
+LEASE = 30.0
+
+
+class FakeClock:
+    """Wall-clock seconds that move only when a test says so."""
+
+    def __init__(self, start: float = 1_800_000_000.0) -> None:
+        self.now = start
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+def _open_spec(spec: Spec, clock: Callable[[], float] | None = None) -> Queue:
+    kind, where = spec
+    extra: dict[str, Any] = {} if clock is None else {"clock": clock}
+    if kind == "sqlite":
+        return SQLiteQueue(where, **extra)
+    url, namespace = where.split(" ")
+    return RedisQueue(url, namespace=namespace, **extra)
+
+
+def _spec_for(kind: str, request: pytest.FixtureRequest, tmp_path: Path) -> Spec:
+    if kind == "sqlite":
+        return ("sqlite", str(tmp_path / "state.db"))
+    # A fresh namespace per test keeps tests apart on the one session server.
+    url = request.getfixturevalue("redis_url")
+    return ("redis", f"{url} test-{uuid.uuid4().hex}:")
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture(params=["memory", "sqlite", "redis"])
+def queue(request: pytest.FixtureRequest, tmp_path: Path, clock: FakeClock) -> Iterator[Queue]:
+    if request.param == "memory":
+        backend: Queue = MemoryQueue(clock=clock)
+    else:
+        backend = _open_spec(_spec_for(request.param, request, tmp_path), clock)
+    yield backend
+    backend.close()
+
+
+@pytest.fixture(params=["sqlite", "redis"])
+def shared_spec(request: pytest.FixtureRequest, tmp_path: Path) -> Spec:
+    return _spec_for(request.param, request, tmp_path)
+
+
+@pytest.fixture(scope="module")
+def pool() -> Iterator[Pool]:
+    # spawn, not fork: each worker is a fresh interpreter with its own connections, as gunicorn
+    # workers on several hosts would be.
+    with multiprocessing.get_context("spawn").Pool(4) as workers:
+        yield workers
+
+
+def _in_threads(count: int, work: Callable[[int], Any]) -> list[Any]:
+    """Run ``work(i)`` in ``count`` threads released together; return the results in order."""
+    barrier = threading.Barrier(count)
+
+    def run(i: int) -> Any:
+        barrier.wait()
+        return work(i)
+
+    with ThreadPoolExecutor(max_workers=count) as executor:
+        futures = [executor.submit(run, i) for i in range(count)]
+        return [future.result() for future in futures]
+
+
+def _drain(queue: Queue, owner: str) -> list[str]:
+    """Claim until nothing is claimable, settling each item; the refs this owner got."""
+    got = []
+    while (item := queue.claim(owner, lease=LEASE)) is not None:
+        got.append(item.ref)
+        assert queue.update(item.ref, b"done", owner=owner, settled=True)
+    return got
+
+
+# -- the contract, on every backend -----------------------------------------------------------------
+
+
+def test_put_then_get_and_no_second_put(queue: Queue) -> None:
+    assert queue.get("r1") is None
+    queue.put("r1", b'{"subject": "\x00binary\xff"}')
+    assert queue.get("r1") == b'{"subject": "\x00binary\xff"}'
+    with pytest.raises(QueueItemExists) as caught:
+        queue.put("r1", b"other")
+    assert caught.value.ref == "r1"
+    assert queue.get("r1") == b'{"subject": "\x00binary\xff"}'
+    queue.ping()
+
+
+def test_claims_the_oldest_due_item_first(queue: Queue, clock: FakeClock) -> None:
+    queue.put("later", b"a", due_at=clock.now + 10)
+    queue.put("first", b"b")
+    queue.put("second", b"c", due_at=clock.now - 5)  # due earlier, but put later: put order decides
+    got = queue.claim("w", lease=LEASE)
+    assert got is not None
+    assert (got.ref, got.record, got.owner, got.attempt, got.lapsed) == ("first", b"b", "w", 1, False)
+    assert got.put_at == clock.now and got.lease_until == clock.now + LEASE
+    second = queue.claim("w", lease=LEASE)
+    assert second is not None and second.ref == "second"
+    assert queue.claim("w", lease=LEASE) is None  # "later" is not due yet
+    clock.advance(10)
+    later = queue.claim("w", lease=LEASE)
+    assert later is not None and later.ref == "later"
+
+
+def test_an_older_item_falling_due_goes_before_a_newer_one(queue: Queue, clock: FakeClock) -> None:
+    queue.put("old", b"", due_at=clock.now + 5)
+    queue.put("new", b"", due_at=clock.now + 1)
+    clock.advance(5)
+    assert [item.ref for item in iter(lambda: queue.claim("w", lease=LEASE), None)] == ["old", "new"]
+
+
+def test_claims_are_exclusive_across_threads(queue: Queue) -> None:
+    refs = [f"ref-{i:03d}" for i in range(200)]
+    for ref in refs:
+        queue.put(ref, ref.encode())
+    results = _in_threads(16, lambda i: _drain(queue, f"thread-{i}"))
+    claimed = Counter(ref for got in results for ref in got)
+    assert sorted(claimed) == refs
+    assert set(claimed.values()) == {1}
+    assert queue.stats().pending == 0
+
+
+def test_a_lapsed_lease_goes_to_another_claimer_flagged(queue: Queue, clock: FakeClock) -> None:
+    queue.put("r", b"accepted")
+    first = queue.claim("dead", lease=LEASE)
+    assert first is not None and first.attempt == 1 and not first.lapsed
+    assert queue.update("r", b"sending", owner="dead")  # the recovery point before the send
+    clock.advance(LEASE - 1)
+    assert queue.claim("alive", lease=LEASE) is None  # the lease still holds
+    clock.advance(1)
+    second = queue.claim("alive", lease=LEASE)
+    assert second is not None
+    assert (second.ref, second.record, second.attempt, second.lapsed) == ("r", b"sending", 2, True)
+    # The first holder waking up late is refused, and changes nothing.
+    assert not queue.update("r", b"created by the dead", owner="dead", settled=True)
+    assert not queue.update("r", b"rescheduled by the dead", owner="dead", due_at=clock.now)
+    assert queue.get("r") == b"sending"
+    assert queue.update("r", b"created", owner="alive", settled=True)
+    assert queue.get("r") == b"created"
+
+
+def test_a_lapsed_lease_nobody_took_still_belongs_to_its_holder(queue: Queue, clock: FakeClock) -> None:
+    queue.put("r", b"")
+    assert queue.claim("slow", lease=LEASE) is not None
+    clock.advance(LEASE + 60)
+    assert queue.update("r", b"created", owner="slow", settled=True)
+    assert queue.claim("other", lease=LEASE) is None
+
+
+def test_reschedule_releases_the_claim_until_the_new_due_time(queue: Queue, clock: FakeClock) -> None:
+    queue.put("r", b"v1")
+    assert queue.claim("w", lease=LEASE) is not None
+    assert queue.update("r", b"v2", owner="w", due_at=clock.now + 8)
+    assert not queue.update("r", b"v3", owner="w")  # released: no longer this owner's
+    assert queue.claim("w", lease=LEASE) is None
+    clock.advance(8)
+    again = queue.claim("other", lease=LEASE)
+    assert again is not None
+    # A released claim is not a lapsed one: the holder reported back.
+    assert (again.record, again.attempt, again.lapsed) == (b"v2", 2, False)
+
+
+def test_an_update_without_due_time_keeps_the_claim_and_may_renew_it(queue: Queue, clock: FakeClock) -> None:
+    queue.put("r", b"accepted")
+    assert queue.claim("w", lease=10) is not None
+    clock.advance(9)
+    assert queue.update("r", b"sending", owner="w", lease=10)  # renewed to now + 10
+    clock.advance(9)
+    assert queue.claim("other", lease=LEASE) is None  # past the first lease, inside the renewed one
+    assert queue.update("r", b"still sending", owner="w")
+    assert queue.get("r") == b"still sending"
+    clock.advance(1)
+    taken = queue.claim("other", lease=LEASE)
+    assert taken is not None and taken.lapsed and taken.record == b"still sending"
+
+
+def test_settle_keeps_the_record_until_pruned(queue: Queue, clock: FakeClock) -> None:
+    queue.put("r", b"accepted")
+    queue.put("keep", b"accepted")
+    assert queue.claim("w", lease=LEASE) is not None
+    settled_at = clock.now
+    assert queue.update("r", b"created", owner="w", settled=True)
+    assert queue.get("r") == b"created"
+    assert not queue.update("r", b"again", owner="w", settled=True)  # settled: nobody holds it now
+    clock.advance(3600)
+    assert [item.ref for item in iter(lambda: queue.claim("w", lease=LEASE), None)] == ["keep"]
+    assert queue.prune(settled_before=settled_at) == 0  # strictly before
+    assert queue.get("r") == b"created"
+    assert queue.prune(settled_before=settled_at + 1) == 1
+    assert queue.get("r") is None
+    assert queue.get("keep") == b"accepted"  # pending items are never pruned
+    queue.put("r", b"a new item under the pruned ref")
+
+
+def test_stats_count_pending_items_and_date_the_oldest(queue: Queue, clock: FakeClock) -> None:
+    assert (queue.stats().pending, queue.stats().oldest_pending_put_at) == (0, None)
+    first_put = clock.now
+    queue.put("a", b"")
+    clock.advance(5)
+    queue.put("b", b"", due_at=clock.now + 100)
+    queue.put("c", b"")
+    stats = queue.stats()
+    assert (stats.pending, stats.oldest_pending_put_at) == (3, first_put)
+    claimed = queue.claim("w", lease=LEASE)
+    assert claimed is not None and claimed.ref == "a"
+    assert queue.stats().pending == 3  # a claimed item is still pending
+    assert queue.update("a", b"", owner="w", settled=True)
+    stats = queue.stats()
+    assert (stats.pending, stats.oldest_pending_put_at) == (2, first_put + 5)
+
+
+def test_list_items_in_put_order_with_paging(queue: Queue, clock: FakeClock) -> None:
+    for ref in ("a", "b", "c", "d"):
+        queue.put(ref, ref.encode(), due_at=clock.now + 1)
+        clock.advance(1)
+    claimed = queue.claim("w", lease=LEASE)
+    assert claimed is not None and claimed.ref == "a"
+    assert queue.update("b", b"b-done", owner=None, settled=True)
+    everything = queue.list_items()
+    assert [item.ref for item in everything] == ["a", "b", "c", "d"]
+    a, b = everything[0], everything[1]
+    assert (a.owner, a.claims, a.lease_until, a.pending) == ("w", 1, clock.now + LEASE, True)
+    assert (b.record, b.pending, b.settled_at, b.owner) == (b"b-done", False, clock.now, "")
+    assert [item.ref for item in queue.list_items(pending_only=True)] == ["a", "c", "d"]
+    page = queue.list_items(limit=2)
+    assert [item.ref for item in page] == ["a", "b"]
+    assert [item.ref for item in queue.list_items(limit=2, after=page[-1].position)] == ["c", "d"]
+    assert [item.ref for item in queue.list_items(pending_only=True, after=page[-1].position)] == ["c", "d"]
+    assert queue.list_items(after=everything[-1].position) == []
+    with pytest.raises(ValueError):
+        queue.list_items(limit=0)
+
+
+def test_delete_removes_an_item_in_any_state(queue: Queue) -> None:
+    queue.put("r", b"")
+    queue.put("s", b"")
+    assert queue.claim("w", lease=LEASE) is not None
+    assert queue.delete("r")
+    assert not queue.delete("r")
+    assert queue.get("r") is None
+    assert not queue.update("r", b"", owner="w", settled=True)  # the holder learns it was dropped
+    assert queue.stats().pending == 1
+    queue.put("r", b"put again")  # goes to the back of the queue
+    assert [item.ref for item in iter(lambda: queue.claim("w", lease=LEASE), None)] == ["s", "r"]
+
+
+def test_operator_updates_touch_only_items_at_rest(queue: Queue, clock: FakeClock) -> None:
+    queue.put("r", b"accepted", due_at=clock.now + 300)
+    # An operator's "retry now" on an item waiting out its back-off.
+    assert queue.update("r", b"retry", owner=None, due_at=clock.now)
+    assert queue.claim("w", lease=LEASE) is not None
+    assert not queue.update("r", b"operator", owner=None, settled=True)  # a claim is open
+    clock.advance(LEASE * 2)
+    assert not queue.update("r", b"operator", owner=None, settled=True)  # lapsed, but still open
+    taken = queue.claim("w2", lease=LEASE)
+    assert taken is not None and taken.lapsed
+    assert queue.update("r", b"failed", owner="w2", settled=True)
+    assert not queue.update("r", b"retry", owner=None, due_at=clock.now)  # settled is for good
+    assert queue.update("r", b"failed, annotated", owner=None)
+    assert queue.get("r") == b"failed, annotated"
+    assert queue.stats().pending == 0
+
+
+def test_wait_says_whether_something_is_claimable(queue: Queue, clock: FakeClock) -> None:
+    assert queue.wait(0) is False
+    queue.put("later", b"", due_at=clock.now + 60)
+    assert queue.wait(0.05) is False  # the clock stands still, so "later" never falls due
+    queue.put("now", b"")
+    assert queue.wait(0) is True
+    claimed = queue.claim("w", lease=LEASE)
+    assert claimed is not None and claimed.ref == "now"
+    assert queue.wait(0) is False
+    clock.advance(LEASE)  # the lease lapses before "later" falls due
+    assert queue.wait(0) is True
+
+
+def test_wait_wakes_on_a_put_from_another_thread(queue: Queue) -> None:
+    started = threading.Event()
+    answers: list[bool] = []
+
+    def waiter() -> None:
+        started.set()
+        answers.append(queue.wait(30))
+
+    thread = threading.Thread(target=waiter)
+    thread.start()
+    started.wait()
+    queue.put("r", b"")
+    thread.join(30)
+    assert answers == [True]
+
+
+def test_arguments_are_checked(queue: Queue) -> None:
+    for bad in (
+        lambda: queue.put("", b""),
+        lambda: queue.claim("", lease=LEASE),
+        lambda: queue.claim("w", lease=0),
+        lambda: queue.update("r", b"", owner="w", settled=True, due_at=1.0),
+        lambda: queue.update("r", b"", owner="w", settled=True, lease=5),
+        lambda: queue.update("r", b"", owner="", settled=True),
+    ):
+        with pytest.raises(ValueError):
+            bad()
+
+
+def test_durability_is_stated(queue: Queue) -> None:
+    facts = queue.durability()
+    assert facts["backend"] == queue.backend
+    expected = {"memory": False, "sqlite": True, "redis": True}[queue.backend]
+    assert facts["survives_process_crash"] is expected
+    assert set(facts) == {
+        "backend",
+        "survives_process_crash",
+        "survives_power_cut",
+        "survives_store_restart",
+        "loss_window",
+        "settings",
+        "warning",
+    }
+
+
+# -- across processes (SQLite, Redis) --------------------------------------------------------------
+
+
+def _claim_all(spec: Spec, owner: str, start: Any) -> list[str]:
+    queue = _open_spec(spec)
+    start.wait()  # line the workers up so that their claims really overlap
+    got = _drain(queue, owner)
+    queue.close()
+    return got
+
+
+def test_processes_claim_each_item_once(shared_spec: Spec, pool: Pool) -> None:
+    queue = _open_spec(shared_spec)
+    refs = [f"ref-{i:03d}" for i in range(200)]
+    for ref in refs:
+        queue.put(ref, ref.encode())
+    start = multiprocessing.get_context("spawn").Manager().Event()
+    results = pool.starmap_async(_claim_all, [(shared_spec, f"proc-{i}", start) for i in range(4)], chunksize=1)
+    start.set()
+    claimed = Counter(ref for got in results.get(120) for ref in got)
+    assert sorted(claimed) == refs
+    assert set(claimed.values()) == {1}
+    assert queue.stats().pending == 0
+    assert all(queue.get(ref) == b"done" for ref in refs)
+
+
+_PUT_THEN_DIE = """
+import os, signal, sys
+from tests.test_queue import _open_spec
+queue = _open_spec((sys.argv[1], sys.argv[2]))
+queue.put("accepted", b"a ticket nobody may lose")
+os.kill(os.getpid(), signal.SIGKILL)
+"""
+
+_READ = """
+import sys
+from tests.test_queue import _open_spec
+queue = _open_spec((sys.argv[1], sys.argv[2]))
+claimed = queue.claim("next-process", lease=30)
+print(claimed.ref, claimed.record.decode(), claimed.lapsed)
+"""
+
+
+def _python(script: str, spec: Spec) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-c", script, *spec], capture_output=True, text=True, timeout=60, cwd=ROOT)
+
+
+def test_a_put_survives_the_process_being_killed(shared_spec: Spec) -> None:
+    died = _python(_PUT_THEN_DIE, shared_spec)
+    assert died.returncode == -signal.SIGKILL, died.stderr
+    read = _python(_READ, shared_spec)
+    assert read.returncode == 0, read.stderr
+    assert read.stdout.strip() == "accepted a ticket nobody may lose False"
+
+
+# -- SQLite specifics -------------------------------------------------------------------------------
+
+
+def test_sqlite_queue_shares_the_state_file_and_syncs_fully(tmp_path: Path) -> None:
+    path = tmp_path / "state.db"
+    store = SQLiteStore(path)
+    store.set("token", b"t")
+    queue = SQLiteQueue(path)
+    queue.put("r", b"v")
+    facts = queue.durability()
+    assert facts["settings"] == {"journal_mode": "wal", "synchronous": "FULL"}
+    assert facts["survives_power_cut"] is True and facts["warning"] is None and facts["loss_window"] == "none"
+    assert store.get("token") == b"t"
+    with sqlite3.connect(path) as raw:
+        tables = {name for (name,) in raw.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        # A fresh connection gets SQLite's default; the store sets NORMAL on its own connections.
+        assert raw.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert {"state_kv", "state_queue"} <= tables
+    store.close()
+    queue.close()
+
+
+def test_sqlite_failures_become_store_unavailable(tmp_path: Path) -> None:
+    with pytest.raises(StoreUnavailable) as caught:
+        SQLiteQueue(tmp_path).put("r", b"secret record")  # a directory is not a database
+    assert isinstance(caught.value.__cause__, sqlite3.Error)
+    assert "secret" not in str(caught.value)
+
+
+# -- Redis specifics --------------------------------------------------------------------------------
+
+
+@contextmanager
+def _redis_server(workdir: Path, *args: str, port: int | None = None) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """A redis-server of our own (the session one runs without persistence), killed on exit."""
+    binary = shutil.which("redis-server")
+    assert binary is not None, "redis-server is not on PATH"
+    port = port or _free_port()
+    workdir.mkdir(exist_ok=True)
+    proc = subprocess.Popen(
+        [binary, "--port", str(port), "--bind", "127.0.0.1", "--dir", str(workdir), "--save", "", *args],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        for _ in range(500):
+            if _answers_ping(port) or proc.poll() is not None:
+                break
+            threading.Event().wait(0.02)
+        assert proc.poll() is None, "redis-server exited at start"
+        yield f"redis://127.0.0.1:{port}/0", proc
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+def test_redis_without_aof_says_items_die_with_redis(redis_url: str) -> None:  # noqa: F811
+    facts = RedisQueue(redis_url).durability()
+    assert facts["settings"]["appendonly"] == "no"
+    assert facts["survives_process_crash"] is True
+    assert facts["survives_store_restart"] is False and facts["survives_power_cut"] is False
+    assert facts["warning"] is not None and "appendonly" in facts["warning"]
+
+
+def test_redis_with_aof_everysec_meets_the_guarantee(tmp_path: Path) -> None:
+    with _redis_server(tmp_path / "aof", "--appendonly", "yes") as (url, _):
+        facts = RedisQueue(url).durability()
+    assert facts["settings"]["appendonly"] == "yes" and facts["settings"]["appendfsync"] == "everysec"
+    assert facts["survives_store_restart"] is True
+    assert facts["survives_power_cut"] is False and "1 s" in facts["loss_window"]
+    assert facts["warning"] is None
+
+
+def test_redis_that_refuses_config_is_unknown(tmp_path: Path) -> None:
+    with _redis_server(tmp_path / "managed", "--rename-command", "CONFIG", "") as (url, _):
+        queue = RedisQueue(url)
+        queue.put("r", b"v")  # the queue itself still works
+        facts = queue.durability()
+    assert facts["settings"] == {}
+    assert facts["survives_store_restart"] is None and facts["survives_power_cut"] is None
+    assert facts["loss_window"] == "unknown" and facts["warning"] is not None
+
+
+def test_redis_with_aof_keeps_items_across_a_redis_crash(tmp_path: Path) -> None:
+    port = _free_port()
+    workdir = tmp_path / "crash"
+    args = ("--appendonly", "yes", "--appendfsync", "always")
+    with _redis_server(workdir, *args, port=port) as (url, server):
+        queue = RedisQueue(url)
+        queue.put("in-flight", b"sending")
+        queue.put("waiting", b"a ticket nobody may lose")
+        claimed = queue.claim("w", lease=LEASE)
+        assert claimed is not None and claimed.ref == "in-flight"
+        server.send_signal(signal.SIGKILL)
+        server.wait()
+    with _redis_server(workdir, *args, port=port) as (url, _):
+        queue = RedisQueue(url)  # a fresh process's view: new connections, scripts not yet loaded
+        assert queue.get("waiting") == b"a ticket nobody may lose"
+        claimed = queue.claim("w2", lease=LEASE)  # the in-flight lease survived the crash too
+        assert claimed is not None and claimed.ref == "waiting"
+        assert queue.stats().pending == 2
+        queue.close()
+
+
+def test_redis_failures_become_store_unavailable() -> None:
+    queue = RedisQueue(f"redis://:s3cret-pw@127.0.0.1:{_free_port()}/0")
+    with pytest.raises(StoreUnavailable) as caught:
+        queue.put("r", b"secret record")
+    with pytest.raises(StoreUnavailable):
+        queue.wait(1)
+    assert "s3cret-pw" not in str(caught.value) and "secret record" not in str(caught.value)
+
+
+# -- open_queue -------------------------------------------------------------------------------------
+
+
+def test_open_queue_follows_the_state_url(tmp_path: Path, redis_url: str) -> None:  # noqa: F811
+    assert isinstance(open_queue("memory://"), MemoryQueue)
+    sqlite_queue = open_queue(f"sqlite:///{tmp_path}/state.db")
+    assert isinstance(sqlite_queue, SQLiteQueue) and sqlite_queue.path == str(tmp_path / "state.db")
+    redis_queue = open_queue(redis_url)
+    assert isinstance(redis_queue, RedisQueue)
+    redis_queue.ping()
+    with pytest.raises(ValueError) as caught:
+        open_queue("postgres://user:hunter2@db/x")
+    assert str(caught.value).startswith("GATEWAY_STATE_URL ") and "hunter2" not in str(caught.value)
+    assert os.path.exists(tmp_path) and not (tmp_path / "state.db").exists()  # opening connects nothing
