@@ -71,8 +71,8 @@ def fingerprint(ticket: Mapping[str, Any]) -> str:
     """A digest of the ticket that ignores key order and absent optional fields.
 
     Computed on the validated ticket, so two spellings of one ticket (``"High"`` and ``{"name": "High"}``)
-    are the same request; for a ticket of plain strings it equals the digest of the JSON body, which is
-    what earlier releases stored.
+    are the same request. For a body of plain strings (no lookups, no nulls) it equals the digest of the
+    JSON body that earlier releases stored, so their records keep matching across the upgrade.
     """
     present = {name: value for name, value in ticket.items() if value is not None}
     canonical = json.dumps(present, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
