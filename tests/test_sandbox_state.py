@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
@@ -73,7 +74,7 @@ def test_every_change_is_on_disk_before_it_is_answered(tmp_path: Path) -> None:
         for number in range(3):
             create(running, token, {"subject": f"Ticket {number}"})
             saved = json.loads(state_file.read_text())
-            assert [t["subject"] for t in saved["tickets"]] == [f"Ticket {n}" for n in range(number + 1)]
+            assert [t["subject"] for t in saved["desk"]["tickets"]] == [f"Ticket {n}" for n in range(number + 1)]
         assert list(saved["access_tokens"]) == [token]
         assert not [p for p in tmp_path.iterdir() if p.name != "world.json"]  # no temporary files left
 
@@ -83,7 +84,7 @@ def test_reset_empties_the_state_file_too(tmp_path: Path) -> None:
     with SandboxServer(state_file=state_file) as running:
         create(running, mint(running))
         requests.post(f"{running.url}/_sandbox/reset", timeout=TIMEOUT).raise_for_status()
-    assert json.loads(state_file.read_text())["tickets"] == []
+    assert json.loads(state_file.read_text())["desk"]["tickets"] == []
 
 
 def test_memory_by_default_and_state_file_is_not_a_live_setting(sandbox: SandboxServer) -> None:
@@ -99,7 +100,7 @@ def test_state_file_from_environment() -> None:
     assert SandboxSettings.from_env({"SANDBOX_STATE_FILE": " "}).state_file is None
 
 
-@pytest.mark.parametrize("content", ["{not json", '{"version": 99}', '{"version": 1, "tickets": 5}'])
+@pytest.mark.parametrize("content", ["{not json", '{"version": 99}', '{"version": 1, "desk": {"tickets": 5}}'])
 def test_damaged_state_file_refuses_to_start(tmp_path: Path, content: str) -> None:
     state_file = tmp_path / "world.json"
     state_file.write_text(content)
@@ -219,3 +220,15 @@ def test_ticket_count(sandbox: SandboxServer) -> None:
     create(sandbox, token)
     create(sandbox, token)
     assert requests.get(f"{sandbox.url}/_sandbox/tickets/count", timeout=TIMEOUT).json() == {"count": 2}
+
+
+def test_concurrent_changes_all_reach_the_file(tmp_path: Path) -> None:
+    state_file = tmp_path / "world.json"
+    with SandboxServer(state_file=state_file) as running:
+        token = mint(running)
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            ids = set(
+                pool.map(lambda n: create(running, token, {"subject": f"T{n}"}).json()["request"]["id"], range(40))
+            )
+    saved = json.loads(state_file.read_text())
+    assert {t["id"] for t in saved["desk"]["tickets"]} == ids and saved["desk"]["sequence"] == 40

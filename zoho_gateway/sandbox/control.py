@@ -89,20 +89,20 @@ def faults() -> Response:
 @bp.post("/codes")
 def codes() -> Response:
     """Create a single-use authorization code for the ``authorization_code`` grant."""
-    return wire.json_response({"code": current_world().issue_code()}, 201)
+    return wire.json_response({"code": current_world().accounts.issue_code()}, 201)
 
 
 @bp.post("/refresh_tokens/revoke")
 def revoke_refresh_token() -> Response:
     """Revoke the configured refresh token: the next refresh answers ``invalid_code``."""
-    current_world().set_refresh_token_revoked(True)
+    current_world().accounts.set_refresh_token_revoked(True)
     return wire.json_response({"refresh_token_revoked": True})
 
 
 @bp.post("/refresh_tokens/restore")
 def restore_refresh_token() -> Response:
     """Undo a revocation of the configured refresh token."""
-    current_world().set_refresh_token_revoked(False)
+    current_world().accounts.set_refresh_token_revoked(False)
     return wire.json_response({"refresh_token_revoked": False})
 
 
@@ -120,14 +120,14 @@ def _summary(entity: Mapping[str, Any]) -> dict[str, Any]:
 @bp.get("/tickets")
 def tickets() -> Response:
     """Every stored ticket, summarised, in creation order."""
-    every, total = current_world().list_tickets()
+    every, total = current_world().desk.list_tickets()
     return wire.json_response({"count": total, "tickets": [_summary(entity) for entity in every]})
 
 
 @bp.get("/tickets/count")
 def ticket_count() -> Response:
     """``{"count": n}``: how many tickets exist, so a test can assert "exactly one ticket" cheaply."""
-    return wire.json_response({"count": current_world().ticket_count()})
+    return wire.json_response({"count": current_world().desk.ticket_count()})
 
 
 @bp.get("/state")
@@ -139,7 +139,7 @@ def state() -> Response:
 @bp.get("/tickets/<ticket_id>")
 def ticket(ticket_id: str) -> Response:
     """One stored ticket, as the full entity (no auth, no counters, no faults)."""
-    entity = current_world().get_ticket(ticket_id)
+    entity = current_world().desk.get_ticket(ticket_id)
     if entity is None:
         return _bad_request(f"no ticket {ticket_id}", 404)
     return wire.json_response(entity)
@@ -150,7 +150,7 @@ def ticket_children(ticket_id: str, kind: str) -> Response:
     """A ticket's ``notes`` or ``attachments`` as stored (attachments keep their ``_sha256``)."""
     if kind not in ("notes", "attachments"):
         return _bad_request(f"no such list {kind!r}; try notes or attachments", 404)
-    items = current_world().children(kind, ticket_id)
+    items = current_world().desk.children(kind, ticket_id)
     if items is None:
         return _bad_request(f"no ticket {ticket_id}", 404)
     return wire.json_response({kind: items})
@@ -228,7 +228,7 @@ def patch_ticket(ticket_id: str) -> Response:
             else:
                 set_status(entity, value, at_ms)
 
-    updated = current_world().update_ticket(ticket_id, apply)
+    updated = current_world().desk.update_ticket(ticket_id, apply)
     if updated is None:
         return _bad_request(f"no ticket {ticket_id}", 404)
     return wire.json_response(updated)

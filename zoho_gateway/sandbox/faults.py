@@ -225,7 +225,7 @@ def enact(fault: Fault, world: SandboxWorld, environ: Mapping[str, Any]) -> Resp
     if kind == "delay":
         return None if world.pause(fault.seconds) else aborted()
     if kind == "expire_tokens":
-        world.expire_tokens()
+        world.accounts.expire_tokens()
         return None
     if kind in AFTER_COMMIT:
         return None

@@ -58,7 +58,7 @@ def _answer(world: SandboxWorld, fault: Fault | None, success: Response) -> Resp
 
 
 def _known(ticket_id: str, world: SandboxWorld) -> bool:
-    return ticket_id.isdigit() and world.get_ticket(ticket_id) is not None
+    return ticket_id.isdigit() and world.desk.has_ticket(ticket_id)
 
 
 def apply_update(entity: Entity, changes: dict[str, Any], at_ms: int) -> None:
@@ -100,7 +100,7 @@ def update_request(ticket_id: str, portal: str | None = None) -> Response:
     except SdpInputError as exc:
         return _failure(exc)
     at_ms = now_ms()
-    updated = world.update_ticket(ticket_id, lambda entity: apply_update(entity, changes, at_ms))
+    updated = world.desk.update_ticket(ticket_id, lambda entity: apply_update(entity, changes, at_ms))
     if updated is None:
         return wire.sdp_not_found()
     world.bump("updates")
@@ -139,7 +139,7 @@ def close_request(ticket_id: str, portal: str | None = None) -> Response:
         entity["closure_info"] = closure
 
     try:
-        closed = world.update_ticket(ticket_id, close)
+        closed = world.desk.update_ticket(ticket_id, close)
     except _AlreadyClosed as exc:
         return _failure(exc)
     if closed is None:
@@ -181,7 +181,7 @@ def add_note(ticket_id: str, portal: str | None = None) -> Response:
         entity["has_notes"] = True
         entity["last_updated_time"] = datetime_value(at_ms)
 
-    added = world.add_children(
+    added = world.desk.add_children(
         "notes", ticket_id, [lambda note_id: note_object(note_id, description, flags, at_ms)], touch
     )
     if added is None:
@@ -203,7 +203,7 @@ def get_note(ticket_id: str, note_id: str, portal: str | None = None) -> Respons
     answer, _ = begin(world, "notes")
     if answer is not None:
         return answer
-    notes = world.children("notes", ticket_id) if ticket_id.isdigit() else None
+    notes = world.desk.children("notes", ticket_id) if ticket_id.isdigit() else None
     for note in notes or []:
         if note["id"] == note_id:
             return wire.sdp_entity("request_note", note)
@@ -225,7 +225,7 @@ def _list_children(ticket_id: str, kind: str, key: str) -> Response:
         start_index, row_count = _paging()
     except SdpInputError as exc:
         return _failure(exc)
-    items = world.children(kind, ticket_id) if ticket_id.isdigit() else None
+    items = world.desk.children(kind, ticket_id) if ticket_id.isdigit() else None
     if items is None:
         return wire.sdp_not_found()
     page = [public(item) for item in items[start_index - 1 : start_index - 1 + row_count]]
@@ -258,7 +258,7 @@ def set_request_resolution(ticket_id: str, portal: str | None = None) -> Respons
     except SdpInputError as exc:
         return _failure(exc)
     at_ms = now_ms()
-    updated = world.update_ticket(ticket_id, lambda entity: set_resolution(entity, content, at_ms))
+    updated = world.desk.update_ticket(ticket_id, lambda entity: set_resolution(entity, content, at_ms))
     if updated is None:
         return wire.sdp_not_found()
     return _answer(world, fault, wire.sdp_entity("resolution", _resolution_body(updated)))
@@ -271,7 +271,7 @@ def get_request_resolution(ticket_id: str, portal: str | None = None) -> Respons
     answer, _ = begin(world, "resolution")
     if answer is not None:
         return answer
-    entity = world.get_ticket(ticket_id) if ticket_id.isdigit() else None
+    entity = world.desk.get_ticket(ticket_id) if ticket_id.isdigit() else None
     if entity is None:
         return wire.sdp_not_found()
     body = None if entity["resolution"] is None else _resolution_body(entity)
@@ -334,12 +334,12 @@ def upload(ticket_id: str, portal: str | None = None) -> Response:
             entity["last_updated_time"] = datetime_value(at_ms)
 
     if attach:
-        stored = world.add_children("attachments", ticket_id, builds, touch)
+        stored = world.desk.add_children("attachments", ticket_id, builds, touch)
         if stored is None:
             return wire.sdp_not_found()
     else:
         # Uploaded but not attached: the files get ids and are forgotten, as nothing can refer to them here.
-        stored = [build(world.child_id()) for build in builds]
+        stored = [build(world.desk.child_id()) for build in builds]
     world.bump("uploads")
     body = {"response_status": [dict(wire.SUCCESS_STATUS)], "files": [public(item) for item in stored]}
     return _answer(world, fault, wire.json_response(body))

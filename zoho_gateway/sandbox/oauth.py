@@ -35,9 +35,9 @@ def token() -> Response:
     grant_type = _param("grant_type")
     client_id, client_secret = _param("client_id"), _param("client_secret")
     if grant_type == "refresh_token":
-        grant = world.grant_refresh(client_id, client_secret, _param("refresh_token"))
+        grant = world.accounts.grant_refresh(client_id, client_secret, _param("refresh_token"))
     elif grant_type == "authorization_code":
-        grant = world.grant_code(client_id, client_secret, _param("code"))
+        grant = world.accounts.grant_code(client_id, client_secret, _param("code"))
     else:
         world.bump("token_failures")
         return wire.token_error("unsupported_grant_type", 400)
@@ -55,7 +55,7 @@ def token() -> Response:
 @bp.post("/oauth/v2/token/revoke")
 def revoke() -> Response:
     """Revoke a refresh token (with its access tokens) or one access token; HTTP 400 if unknown, as Zoho."""
-    if current_world().revoke(_param("token")):
+    if current_world().accounts.revoke(_param("token")):
         return wire.json_response({"status": "success"})
     return wire.json_response({"status": "failure", "error": "invalid_token"}, 400)
 
@@ -82,7 +82,7 @@ def consent() -> Response:
     if request.args.get("client_id") != world.settings.client_id:
         return wire.json_response({"error": "invalid_client"}, 400)
     params = {
-        "code": world.issue_code(),
+        "code": world.accounts.issue_code(),
         "location": "us",
         "accounts-server": request.host_url.rstrip("/"),
     }

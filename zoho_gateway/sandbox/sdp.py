@@ -50,7 +50,7 @@ def begin(world: SandboxWorld, operation: str) -> tuple[Response | None, Fault |
             return answer, fault
 
     valid_scheme = scheme is not None and scheme.lower() in ACCEPTED_SCHEMES
-    if not valid_scheme or token is None or not world.token_is_valid(token):
+    if not valid_scheme or token is None or not world.accounts.token_is_valid(token):
         world.bump("unauthorized")
         return wire.sdp_unauthorized(), fault
     return None, fault
@@ -75,7 +75,9 @@ def create_request(portal: str | None = None) -> Response:
         return wire.sdp_failure(400, exc.status_code, exc.message, exc.field)
 
     created_ms = now_ms()
-    entity = world.store_ticket(lambda ticket_id, display_id: build_request(ticket_id, display_id, new, created_ms))
+    entity = world.desk.store_ticket(
+        lambda ticket_id, display_id: build_request(ticket_id, display_id, new, created_ms)
+    )
     world.bump("creates")
     lost = after_commit(fault, world, request.environ)
     if lost is not None:
@@ -90,7 +92,7 @@ def get_request(ticket_id: str, portal: str | None = None) -> Response:
     answer, _ = begin(world, "get")
     if answer is not None:
         return answer
-    entity = world.get_ticket(ticket_id) if ticket_id.isdigit() else None
+    entity = world.desk.get_ticket(ticket_id) if ticket_id.isdigit() else None
     if entity is None:
         return wire.sdp_not_found()
     world.bump("gets")
@@ -112,7 +114,7 @@ def list_requests(portal: str | None = None) -> Response:
         query = parse_list_info(request.args.get("input_data"))
     except SdpInputError as exc:
         return wire.sdp_failure(400, exc.status_code, exc.message, exc.field)
-    page, total = world.select_tickets(query.choose, query.start_index, query.row_count)
+    page, total = world.desk.select_tickets(query.choose, query.start_index, query.row_count)
     list_info: dict[str, Any] = {
         "has_more_rows": query.start_index - 1 + len(page) < total,
         "start_index": query.start_index,
