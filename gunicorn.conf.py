@@ -1,26 +1,56 @@
 """gunicorn settings, read automatically by ``gunicorn wsgi:app`` from the repo root.
 
-gthread workers: the gateway mostly waits on Zoho, so threads carry the concurrency and processes
-use the cores. Every number can be overridden from the environment.
+gevent workers by default: the gateway faces browsers and bots directly, and a thread-per-connection
+worker (gthread) lets a few hundred clients that send half a request header and wait tie up every
+thread, so that nobody else is answered. A gevent worker parks a greenlet, not a thread, per slow
+connection; it was also the faster of the two in BENCHMARKS.md. ``GUNICORN_WORKER_CLASS=gthread``
+switches back. Every number can be overridden from the environment.
 """
 
 from __future__ import annotations
 
 import os
 import shutil
+import sys
 import tempfile
+from typing import NoReturn
+
+# The settings readers load nothing that gevent must patch (no socket, ssl or threading), so they may come first.
+from zoho_gateway.config import ConfigError, read_int, read_threads
+
+
+def _fail(problem: str) -> NoReturn:
+    """Stop with one line naming the setting. Exit code 4 is gunicorn's "app failed to load"."""
+    print(f"zoho-gateway: configuration error: {problem}", file=sys.stderr)
+    raise SystemExit(4)
+
+
+worker_class = os.environ.get("GUNICORN_WORKER_CLASS", "").strip() or "gevent"
+if worker_class not in ("gevent", "gthread"):
+    _fail(f"GUNICORN_WORKER_CLASS must be gevent or gthread, got {worker_class!r}")
+if worker_class == "gevent":
+    # Patch before the app is preloaded: locks, events and sockets the app creates in the master must
+    # be gevent's, or a greenlet blocking on a real lock held by another greenlet would hang the worker.
+    from gevent import monkey
+
+    monkey.patch_all()
 
 _cpus = os.cpu_count() or 1
 
 bind = os.environ.get("GUNICORN_BIND", f"{os.environ.get('HOST', '0.0.0.0')}:{os.environ.get('PORT', '8000')}")
-worker_class = "gthread"
 # One process per core plus one (at least 2, so a crash never leaves nobody serving): the best of the
 # counts measured on 2 cores (BENCHMARKS.md), since a process also waits on Zoho while holding no CPU.
-workers = int(os.environ.get("WEB_CONCURRENCY", _cpus + 1))
-threads = int(os.environ.get("GATEWAY_THREADS", "16"))
-os.environ["GATEWAY_THREADS"] = str(threads)  # the Zoho connection pool is sized to the threads
-# Worker silent this long is killed; longer than the slowest legitimate call (retries included).
-timeout = int(os.environ.get("GUNICORN_TIMEOUT", "60"))
+try:
+    workers = read_int(os.environ, "WEB_CONCURRENCY", _cpus + 1, minimum=1)
+    # gthread: threads per worker. gevent: connections per worker (slow ones included) before it stops accepting.
+    threads = read_threads(os.environ, 16)
+    worker_connections = read_int(os.environ, "GUNICORN_WORKER_CONNECTIONS", 1000, minimum=1)
+    # Worker silent this long is killed; longer than the slowest legitimate call (retries included).
+    timeout = read_int(os.environ, "GUNICORN_TIMEOUT", 60, minimum=1)
+except ConfigError as exc:
+    _fail(str(exc))
+# How many calls to Zoho one worker may have in flight at once, which sizes its connection pool to Zoho.
+os.environ["GATEWAY_THREADS"] = str(threads if worker_class == "gthread" else min(worker_connections, 64))
 graceful_timeout = 20
 keepalive = 5
 # Our JSON access line (zoho_gateway.access) replaces gunicorn's.
@@ -45,4 +75,4 @@ else:
 def child_exit(server: object, worker: object) -> None:
     from prometheus_client import multiprocess
 
-    multiprocess.mark_process_dead(worker.pid)  # type: ignore[attr-defined]
+    multiprocess.mark_process_dead(worker.pid)  # type: ignore[attr-defined,no-untyped-call]
