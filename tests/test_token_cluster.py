@@ -4,6 +4,11 @@ Every scenario runs ``gunicorn wsgi:app`` (tests/servers.py) against the Zoho sa
 process, and counts what reached the sandbox's token endpoint: ``mints`` (tokens issued) and
 ``token_calls`` (every call, refused ones included). No mocks: real processes, real sockets, real SQLite
 files and redis-servers. ``pytest -s`` prints the measured counts; the module prints a summary at the end.
+
+Only what needs real processes stays here (forked workers, a SIGKILLed lock holder, a dying Redis, start-up
+checks), on lifetimes, leases and back-offs as short as still prove the claim. What needs only time to pass
+(renewal over many lifetimes, serving a valid token through a throttle, a slow mint) runs on driven clocks in
+test_token_manager.py.
 """
 
 from __future__ import annotations
@@ -247,22 +252,18 @@ def test_two_masters_sharing_redis_mint_once(sandbox: Sandbox, make_gunicorn: St
 # --- 3. short-lived tokens under steady load ----------------------------------------------------------------
 
 
-@pytest.mark.parametrize(
-    ("topology", "duration"), [("sqlite, 1 master x 4 workers", 25.0), ("redis, 2 masters x 2 workers", 16.0)]
-)
 def test_short_lived_tokens_refresh_once_per_usable_lifetime(
-    sandbox: Sandbox, make_gunicorn: Starter, request: pytest.FixtureRequest, topology: str, duration: float
+    sandbox: Sandbox, make_gunicorn: Starter, redis_url: str
 ) -> None:
-    ttl, margin = 12, 5
+    # Real processes on real time, briefly: two masters x two workers, 2 s of usable lifetime, 5 s of load.
+    # The same claim over hours of lifetimes, on SQLite and Redis, runs on driven clocks in test_token_manager.py.
+    ttl, margin, duration = 4, 2, 5.0
+    topology = "redis, 2 masters x 2 workers"
     sandbox.settings(token_ttl=ttl)
-    if topology.startswith("sqlite"):
-        urls = [make_gunicorn(workers=4, ZOHO_TOKEN_REFRESH_MARGIN=str(margin)).url]
-    else:
-        state = redis_db(request.getfixturevalue("redis_url"), DB_SHORT_LIVED)
-        urls = [
-            make_gunicorn(workers=2, GATEWAY_STATE_URL=state, ZOHO_TOKEN_REFRESH_MARGIN=str(margin)).url
-            for _ in range(2)
-        ]
+    state = redis_db(redis_url, DB_SHORT_LIVED)
+    urls = [
+        make_gunicorn(workers=2, GATEWAY_STATE_URL=state, ZOHO_TOKEN_REFRESH_MARGIN=str(margin)).url for _ in range(2)
+    ]
     failures: list[str] = []
     done = [0]
     guard = threading.Lock()
@@ -302,8 +303,7 @@ def test_short_lived_tokens_refresh_once_per_usable_lifetime(
         expected=expected,
     )
     assert failures == []
-    assert done[0] > 100
-    assert 3 <= mints <= 5 if duration >= 20 else 2 <= mints <= 4
+    assert done[0] >= 20
     assert expected - 1 <= mints <= expected
     assert calls == mints
 
@@ -315,7 +315,7 @@ def test_short_lived_tokens_refresh_once_per_usable_lifetime(
 def test_throttle_backs_off_cluster_wide_then_heals(
     sandbox: Sandbox, make_gunicorn: Starter, throttle_status: int
 ) -> None:
-    backoff = 2
+    backoff = 1
     sandbox.settings(throttle_http_status=throttle_status)
     sandbox.fault(target="token", kind="throttle")
     server = make_gunicorn(workers=4, ZOHO_TOKEN_THROTTLE_BACKOFF=str(backoff))
@@ -351,77 +351,18 @@ def test_throttle_backs_off_cluster_wide_then_heals(
     assert readyz(server.url)[0] == 200
 
 
-def test_throttle_keeps_serving_the_held_token_until_it_expires(sandbox: Sandbox, make_gunicorn: Starter) -> None:
-    ttl, margin, backoff = 10, 5, 2
-    sandbox.settings(token_ttl=ttl)
-    server = make_gunicorn(workers=4, ZOHO_TOKEN_REFRESH_MARGIN=str(margin), ZOHO_TOKEN_THROTTLE_BACKOFF=str(backoff))
-    before = time.monotonic()
-    assert create(server.url).status_code == 201
-    after = time.monotonic()
-    assert counters(sandbox) == (1, 1)
-    sandbox.fault(target="token", kind="throttle")
-
-    # Inside the margin, before expiry: Zoho refuses new tokens, the current one keeps working.
-    time.sleep(max(0.0, after + margin + 0.5 - time.monotonic()))
-    served: list[requests.Response] = []
-    while time.monotonic() < before + ttl - 1.0:
-        served.extend(burst([server.url], total=8, threads=8))
-        time.sleep(0.1)
-    _, calls = counters(sandbox)
-    assert statuses(served) == {201: len(served)}
-    _, status = token_status(server.url)
-    assert status["throttled"] is True and status["token_held"] is True
-    assert readyz(server.url)[0] == 200  # throttled, but a valid token is held
-
-    # Expired: nothing valid is left, so clients get 503 + Retry-After, not a retry storm.
-    time.sleep(max(0.0, after + ttl + 0.5 - time.monotonic()))
-    refused = burst([server.url], total=40, threads=20)
-    for answer in refused:
-        assert_refused(answer, "zoho_token_throttled")
-    mints, calls_total = counters(sandbox)
-    report(
-        f"4 throttle with a held token (ttl={ttl}s, margin={margin}s, back-off={backoff}s)",
-        served_in_margin=len(served),
-        token_calls_in_margin=calls - 1,
-        token_calls_total=calls_total,
-        mints=mints,
-    )
-    assert mints == 1
-    # One refused call per back-off period at most, across the cluster (plus the first mint).
-    assert calls - 1 <= math.ceil((ttl - margin) / backoff) + 1
-    assert calls_total <= calls + 2
-
-
 # --- 5. credentials refused -----------------------------------------------------------------------------
-#: (what Zoho refuses, how to break it at the sandbox, how to fix it, Zoho's error, the setting to name)
-REFUSALS = {
-    "revoked refresh token": (
-        lambda sb: sb.revoke_refresh_token(),
-        lambda sb: sb.restore_refresh_token(),
-        "invalid_code",
-        "ZOHO_REFRESH_TOKEN",
-    ),
-    "client disabled": (
-        lambda sb: sb.settings(client_id="another-client-id"),
-        lambda sb: sb.settings(client_id="sandbox-client-id"),
-        "invalid_client",
-        "ZOHO_CLIENT_ID",
-    ),
-}
 
 
-@pytest.mark.parametrize("refusal", list(REFUSALS))
-def test_refused_credentials_fail_clearly_and_heal_without_restart(
-    sandbox: Sandbox, make_gunicorn: Starter, refusal: str
-) -> None:
-    backoff = 2
-    breaks, fixes, reason, setting = REFUSALS[refusal]
-    breaks(sandbox)
+def test_refused_credentials_fail_clearly_and_heal_without_restart(sandbox: Sandbox, make_gunicorn: Starter) -> None:
+    # Zoho's other refusals and the setting each one names are checked on driven clocks in test_token_manager.py.
+    backoff, reason, setting = 1, "invalid_code", "ZOHO_REFRESH_TOKEN"
+    sandbox.revoke_refresh_token()
     server = make_gunicorn(workers=4, ZOHO_TOKEN_INVALID_BACKOFF=str(backoff))
     pids = all_workers(server, 4)
     started = time.monotonic()
     refused: list[requests.Response] = []
-    while time.monotonic() - started < 3.0:
+    while time.monotonic() - started < 2 * backoff:
         refused.extend(burst([server.url], total=10, threads=10))
         time.sleep(0.1)
     elapsed = time.monotonic() - started
@@ -431,7 +372,7 @@ def test_refused_credentials_fail_clearly_and_heal_without_restart(
     assert ready == 503 and facts["token_backoff"] == "invalid_credentials"
     mints, calls = counters(sandbox)
     report(
-        f"5 {refusal}, {len(refused)} req in {elapsed:.1f}s, back-off={backoff}s",
+        f"5 revoked refresh token, {len(refused)} req in {elapsed:.1f}s, back-off={backoff}s",
         token_calls=calls,
         mints=mints,
     )
@@ -448,7 +389,7 @@ def test_refused_credentials_fail_clearly_and_heal_without_restart(
     assert all(event["kind"] == "invalid_credentials" and event["reason"] == reason for event in failures)
     assert all(event["pid"] in pids and event["host"] == socket.gethostname() for event in failures)
 
-    fixes(sandbox)
+    sandbox.restore_refresh_token()
     wait_for(lambda: readyz(server.url)[0] == 200, timeout=backoff + 3)
     answer = create(server.url)
     assert answer.status_code == 201, answer.text
@@ -462,7 +403,8 @@ def test_refused_credentials_fail_clearly_and_heal_without_restart(
 def test_killing_the_worker_that_holds_the_mint_lock_does_not_wedge_the_others(
     sandbox: Sandbox, make_gunicorn: Starter
 ) -> None:
-    connect, read = 0.5, 2.0
+    # Short time-outs make a short lease: the test waits out one lease after the kill.
+    connect, read = 0.25, 1.0
     # As zoho_gateway.gateway.build_gateway computes them.
     lease, lock_wait = 3 * (connect + read) + 2, read + 2
     sandbox.fault(target="token", kind="delay", seconds=30, times=1)
@@ -724,7 +666,7 @@ def test_a_burst_of_401s_for_one_token_refreshes_once(sandbox: Sandbox, make_gun
 
 
 def test_unreachable_token_endpoint_retries_a_little_then_503(sandbox: Sandbox, make_gunicorn: Starter) -> None:
-    backoff = 2
+    backoff = 1
     sandbox.fault(target="token", kind="reset_connection")
     server = make_gunicorn(workers=4, ZOHO_TOKEN_UNREACHABLE_BACKOFF=str(backoff))
     started = time.monotonic()
@@ -738,45 +680,3 @@ def test_unreachable_token_endpoint_retries_a_little_then_503(sandbox: Sandbox, 
     sandbox.clear_faults()
     wait_for(lambda: create(server.url).status_code == 201, timeout=backoff + 5, pause=0.25)
     assert counters(sandbox)[0] == 1
-
-
-# --- 12. a slow mint inside the margin stalls nobody else ------------------------------------------
-
-
-def test_a_slow_mint_inside_the_margin_does_not_stall_other_requests(sandbox: Sandbox, make_gunicorn: Starter) -> None:
-    ttl, margin, delay = 12, 6, 3.0
-    sandbox.settings(token_ttl=ttl)
-    server = make_gunicorn(workers=2, ZOHO_TIMEOUT="5", ZOHO_TOKEN_REFRESH_MARGIN=str(margin))
-    before = time.monotonic()
-    # Enough concurrent requests that both workers hold the token.
-    assert statuses(burst([server.url], total=100, threads=32)) == {201: 100}
-    time.sleep(max(0.0, before + ttl - margin + 0.3 - time.monotonic()))
-    # The renewal now takes `delay` seconds at Zoho, while the current token has about 5 s left.
-    sandbox.fault(target="token", kind="delay", seconds=delay, times=1)
-    timings: list[tuple[float, int]] = []
-    guard = threading.Lock()
-
-    def client() -> None:
-        for _ in range(4):
-            started = time.monotonic()
-            answer = create(server.url)
-            with guard:
-                timings.append((time.monotonic() - started, answer.status_code))
-            time.sleep(0.2)
-
-    threads = [threading.Thread(target=client) for _ in range(8)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    slow = sorted(round(seconds, 1) for seconds, _ in timings if seconds >= delay / 2)
-    mints, calls = counters(sandbox)
-    report(
-        f"12 renewal delayed {delay:.0f}s at Zoho, 2 workers, 32 req",
-        slow_requests=slow,
-        mints=mints,
-        token_calls=calls,
-    )
-    assert {status for _, status in timings} == {201}
-    assert len(slow) <= 1  # only the request that renews waits for Zoho; the others use the valid token
-    assert mints == 2
