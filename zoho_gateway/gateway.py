@@ -80,7 +80,13 @@ def build_gateway(config: Config) -> Gateway:
         raise ConfigError("GATEWAY_STATE_KEY must be a Fernet key (32 url-safe base64 bytes; see README)") from None
     _check_sealer(store, sealer)
     threads = config.threads
-    transport = Transport(connect_timeout=config.connect_timeout, read_timeout=config.timeout, maxsize=max(threads, 4))
+    transport = Transport(
+        connect_timeout=config.connect_timeout,
+        read_timeout=config.timeout,
+        maxsize=max(threads, 4),
+        origins=(config.accounts_url, config.api_base_url),
+        ca_bundle=config.ca_bundle,
+    )
     metrics = Metrics()
     oauth = ZohoOAuth(
         transport, accounts_url=config.accounts_url, client_id=config.client_id, client_secret=config.client_secret

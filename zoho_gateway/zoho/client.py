@@ -126,12 +126,16 @@ class ServiceDeskClient:
 
     @staticmethod
     def _map_transport_error(method: str, error: TransportError | None) -> Exception:
+        """The client-facing error for a call that got no answer. Only a call that provably never left
+        carries a ``Retry-After`` that a create may follow; a create that may have arrived carries none."""
         if isinstance(error, NotSent):
             return ZohoUnavailable("Zoho cannot be reached; nothing was sent", retry_after=5)
         if isinstance(error, NoAnswer) and method == "POST":
+            # No Retry-After: a keyed re-send replays this very answer for the key's lifetime, and an unkeyed
+            # one may create a second ticket. Only a person who looks in Zoho can settle it.
             return ZohoOutcomeUnknown(
-                "Zoho did not answer in time; the ticket may or may not have been created. Check before re-sending, "
-                "or re-send with the same Idempotency-Key",
-                retry_after=5,
+                "Zoho did not answer, so the ticket may or may not exist. A re-send with the same "
+                "Idempotency-Key replays this answer. Have support look for the ticket (by subject and "
+                "requester) before creating it again under a new Idempotency-Key"
             )
         return ZohoTimeout("Zoho did not answer in time", retry_after=5)

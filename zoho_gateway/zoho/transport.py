@@ -1,30 +1,33 @@
-"""HTTP transport toward Zoho: one pooled urllib3 manager, ``(connect, read)`` timeouts, typed failures.
+"""HTTP transport toward Zoho: one ``requests.Session``, ``(connect, read)`` time-outs, two typed failures.
 
-urllib3 rather than ``requests``: the gateway sits on every client call's hot path and a pooled
-urllib3 call costs measurably less than a ``requests.Session`` call (see BENCHMARKS.md); we need
-none of ``requests``' extras (cookies, redirects, auth plug-ins). Every urllib3 exception becomes
-one of two of ours, which say what matters for retrying: did the request leave or not?
+``requests`` because deployments sit behind corporate egress proxies and private CAs: it honours
+``HTTPS_PROXY``/``HTTP_PROXY``/``ALL_PROXY``/``NO_PROXY`` and a CA bundle (``REQUESTS_CA_BUNDLE`` or
+``CURL_CA_BUNDLE``, read by the config), which a bare urllib3 pool does not. The proxy variables are
+resolved once per origin, not on every call as a default ``Session`` does (see ``Transport``): that
+look-up is CPU on every client request's hot path (bench/transport_cost.py).
+
+Every library error becomes one of two of ours, which say the one fact retrying needs: did the request
+leave the machine or not? (``zoho/retry.py`` re-sends a POST only on ``NotSent``.)
 """
 
 from __future__ import annotations
 
+import ssl
+import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
+from http.cookiejar import DefaultCookiePolicy
+from urllib.parse import urlsplit
 
-import urllib3
-from urllib3.exceptions import (
-    ConnectTimeoutError,
-    HTTPError,
-    NewConnectionError,
-    ProtocolError,
-    ReadTimeoutError,
-    SSLError,
-)
+import requests
+import urllib3.exceptions
+from requests.adapters import HTTPAdapter
+from requests.utils import get_environ_proxies
 
 
 class TransportError(Exception):
-    """Base: no HTTP answer was received. Messages name the host, never a header or body."""
+    """Base: no HTTP answer was received. Messages name the host, never a header, body or proxy URL."""
 
 
 class NotSent(TransportError):
@@ -37,6 +40,8 @@ class NoAnswer(TransportError):
 
 @dataclass(frozen=True, slots=True)
 class Response:
+    """One HTTP answer, whatever its status. ``headers`` is case-insensitive; ``elapsed`` is in seconds."""
+
     status: int
     body: bytes
     headers: Mapping[str, str]
@@ -44,13 +49,62 @@ class Response:
 
 
 class Transport:
-    """Thread-safe pooled HTTP client. ``maxsize`` is connections kept per host (size it to the threads)."""
+    """Pooled HTTP client; ``maxsize`` is connections kept per host (size it to the threads).
 
-    def __init__(self, *, connect_timeout: float, read_timeout: float, maxsize: int = 32) -> None:
-        self.timeout = urllib3.Timeout(connect=connect_timeout, read=read_timeout)
-        # retries=False: retrying is the caller's decision (zoho/retry.py), never urllib3's.
-        # block=False: past maxsize, a burst opens extra connections instead of queueing.
-        self._pool = urllib3.PoolManager(num_pools=8, maxsize=maxsize, block=False, retries=False, timeout=self.timeout)
+    Thread-safe: the session is never changed after construction (no cookies kept, proxies passed per
+    call), and urllib3's pools are thread-safe.
+
+    Proxies follow requests' environment rules (``trust_env``: the ``*_PROXY`` variables of this process,
+    ``NO_PROXY`` with hosts, domain suffixes, CIDRs and ports), resolved once per origin (scheme, host,
+    port): at construction for ``origins``, on first use for any other. A changed variable therefore needs
+    a restart, like every other setting. ``ca_bundle`` (a file or directory) replaces certifi's CAs.
+    Two ``trust_env`` effects are deliberately left out: ``~/.netrc`` (requests would let it replace our
+    ``Authorization`` header) and cookies (every call stands alone, as Zoho's OAuth API expects; a shared
+    jar would also be state shared by all threads).
+    """
+
+    def __init__(
+        self,
+        *,
+        connect_timeout: float,
+        read_timeout: float,
+        maxsize: int = 32,
+        origins: Iterable[str] = (),
+        ca_bundle: str | None = None,
+    ) -> None:
+        self.connect_timeout = connect_timeout
+        self.read_timeout = read_timeout
+        session = requests.Session()
+        # We pass what the environment says explicitly on each call (self._proxies_for), so requests has
+        # nothing left to look up per call: no os.environ scan, no NO_PROXY parsing, no ~/.netrc read.
+        session.trust_env = False
+        session.verify = ca_bundle or True
+        session.cookies.set_policy(DefaultCookiePolicy(allowed_domains=[]))
+        # max_retries=0: retrying is the caller's decision (zoho/retry.py), never the library's; it also
+        # keeps a read error from being retried inside urllib3. pool_block=False: past maxsize, a burst
+        # opens extra connections instead of queueing behind the pool.
+        adapter = HTTPAdapter(pool_connections=8, pool_maxsize=maxsize, max_retries=0, pool_block=False)
+        session.mount("http://", adapter)
+        session.mount("https://", adapter)
+        self._session = session
+        self._proxies: dict[str, dict[str, str]] = {}
+        self._proxies_lock = threading.Lock()
+        for origin in origins:
+            self._proxies_for(origin)
+
+    def _proxies_for(self, url: str) -> dict[str, str]:
+        parts = urlsplit(url)
+        origin = f"{parts.scheme}://{parts.netloc}".lower()
+        found = self._proxies.get(origin)
+        if found is None:
+            with self._proxies_lock:
+                # requests' own rule (proxy variables, NO_PROXY with hosts, suffixes, CIDRs and ports), once.
+                found = self._proxies.setdefault(origin, dict(get_environ_proxies(origin)))
+        return found
+
+    def proxy_for(self, url: str) -> str | None:
+        """The proxy URL that calls to ``url`` go through, or None for a direct connection."""
+        return requests.utils.select_proxy(url, self._proxies_for(url))
 
     def request(
         self,
@@ -61,30 +115,86 @@ class Transport:
         body: bytes | None = None,
         timeout: float | None = None,
     ) -> Response:
-        """Send one request. Raises ``NotSent`` or ``NoAnswer``; any HTTP status is a ``Response``."""
+        """Send one request. Raises ``NotSent`` or ``NoAnswer``; any HTTP status is a ``Response``.
+
+        ``timeout`` replaces the read time-out for this call; the connect time-out stays.
+        """
         started = time.perf_counter()
-        call_timeout = (
-            self.timeout if timeout is None else urllib3.Timeout(connect=self.timeout.connect_timeout, read=timeout)
-        )
         try:
-            answer = self._pool.request(
+            answer = self._session.request(
                 method,
                 url,
-                headers=dict(headers),
-                body=body,
-                timeout=call_timeout,
-                redirect=False,
-                preload_content=True,
+                headers=headers,
+                data=body,
+                timeout=(self.connect_timeout, self.read_timeout if timeout is None else timeout),
+                allow_redirects=False,
+                proxies=self._proxies_for(url),
             )
-        except (NewConnectionError, ConnectTimeoutError, SSLError) as exc:
-            # NewConnectionError covers refused connections and DNS failures; a TLS handshake failure also
-            # happens before a byte of the request is sent.
-            raise NotSent(f"cannot connect to {urllib3.util.parse_url(url).host}") from exc
-        except ReadTimeoutError as exc:
-            raise NoAnswer(f"no answer from {urllib3.util.parse_url(url).host} in time") from exc
-        except (ProtocolError, HTTPError) as exc:
-            raise NoAnswer(f"connection to {urllib3.util.parse_url(url).host} broke before an answer") from exc
-        return Response(answer.status, answer.data, answer.headers, time.perf_counter() - started)
+            content = answer.content
+        except requests.RequestException as exc:
+            # The failed request (our Authorization header, the token endpoint's client secret) stays with
+            # requests' exception; drop it so no error reporter that walks the cause can find a secret.
+            exc.request = None
+            raise _mapped(exc, urlsplit(url).hostname or "?") from exc
+        except urllib3.exceptions.HTTPError as exc:
+            # requests' adapter re-raises the urllib3 errors it has no name for unwrapped (``else: raise``).
+            raise NoAnswer(f"connection to {urlsplit(url).hostname} broke before an answer") from exc
+        return Response(answer.status_code, content, answer.headers, time.perf_counter() - started)
 
     def close(self) -> None:
-        self._pool.clear()
+        self._session.close()
+
+
+#: Raised while a request is prepared or an adapter chosen: before any connection is attempted.
+_UNUSABLE_URL = (
+    requests.exceptions.InvalidURL,
+    requests.exceptions.MissingSchema,
+    requests.exceptions.InvalidSchema,
+    requests.exceptions.URLRequired,
+)
+
+
+def _mapped(exc: requests.RequestException, host: str) -> TransportError:
+    """``NotSent`` only for what provably happened before a byte of the request left; else ``NoAnswer``."""
+    if isinstance(exc, requests.ConnectTimeout):
+        # The TCP connect did not complete in time (a TLS handshake that stalls is a ReadTimeout: below).
+        return NotSent(f"cannot connect to {host} in time")
+    if isinstance(exc, requests.exceptions.ProxyError):
+        # urllib3 raises ProxyError only while no connection to the proxy exists yet. A proxy that refuses
+        # the CONNECT tunnel, or answers 502 to a forwarded call, is not a ProxyError (NoAnswer or a Response).
+        return NotSent(f"cannot reach the proxy for {host}")
+    if isinstance(exc, requests.exceptions.SSLError):
+        if any(isinstance(cause, ssl.SSLCertVerificationError) for cause in _wrapped(exc)):
+            # We refused the server's certificate: that happens inside our handshake, before our Finished
+            # message, so no application data can have been sent.
+            return NotSent(f"cannot connect to {host}: its TLS certificate was not accepted")
+        # Any other TLS error may come after the request was written (TLS 1.3 reports a server-side
+        # handshake failure late; a corrupted record breaks a reply): it may have arrived.
+        return NoAnswer(f"TLS with {host} failed")
+    if isinstance(exc, requests.ConnectionError):
+        if any(isinstance(cause, urllib3.exceptions.NewConnectionError) for cause in _wrapped(exc)):
+            # Refused, unreachable, DNS failure (NameResolutionError is a NewConnectionError): no connection.
+            return NotSent(f"cannot connect to {host}")
+        # Reset, aborted, or closed before a complete answer: the request may have been read and acted on.
+        return NoAnswer(f"connection to {host} broke before an answer")
+    if isinstance(exc, requests.Timeout):
+        return NoAnswer(f"no answer from {host} in time")
+    if isinstance(exc, _UNUSABLE_URL):
+        return NotSent(f"cannot send to {host}: the URL is not usable")
+    # ChunkedEncodingError, ContentDecodingError, InvalidHeader in the answer, ...: an answer started but
+    # cannot be read, so the request did arrive.
+    return NoAnswer(f"no usable answer from {host}")
+
+
+def _wrapped(exc: BaseException) -> Iterator[BaseException]:
+    """``exc`` and the errors it explicitly wraps: requests' ``args[0]``, urllib3's ``reason`` and
+    ``original_error``. Never ``__context__``: an earlier, unrelated error must not decide the outcome."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        yield current
+        inner = getattr(current, "reason", None) or getattr(current, "original_error", None)
+        if not isinstance(inner, BaseException) and current.args and isinstance(current.args[0], BaseException):
+            inner = current.args[0]
+        current = inner if isinstance(inner, BaseException) else None
