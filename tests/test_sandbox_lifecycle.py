@@ -467,3 +467,21 @@ def test_state_file_keeps_notes_and_attachments(tmp_path: Any) -> None:
         assert [n["description"] for n in notes] == ["kept"] and [a["name"] for a in attachments] == ["a.txt"]
         later = call(second, token, "POST", f"/requests/{ticket['id']}/notes", {"request_note": {"description": "new"}})
         assert later.json()["request_note"]["id"] not in {notes[0]["id"], attachments[0]["id"]}
+
+
+def test_a_10_mib_upload_arrives_intact(sandbox: SandboxServer) -> None:
+    """Big parts are spooled to disk by werkzeug and hashed in chunks; the digest proves every byte arrived."""
+    token = mint(sandbox)
+    ticket = new_ticket(sandbox, token)
+    payload = bytes(range(256)) * (10 * 1024 * 1024 // 256)
+    answer = requests.post(
+        f"{sandbox.url}/api/v3/requests/{ticket['id']}/_uploads",
+        headers=sdp_headers(token),
+        files={"filename": ("big.bin", payload, "application/octet-stream")},
+        data={"addtoattachment": "true"},
+        timeout=30,
+    )
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["files"][0]["size"] == {"display_value": "10.00 MB", "value": str(10 * 1024 * 1024)}
+    stored = control(sandbox, "GET", f"tickets/{ticket['id']}/attachments").json()["attachments"]
+    assert stored[0]["_sha256"] == hashlib.sha256(payload).hexdigest()
