@@ -172,6 +172,49 @@ def test_claims_are_exclusive_across_threads(queue: Queue) -> None:
     assert queue.stats().pending == 0
 
 
+def test_max_in_flight_caps_live_leases(queue: Queue, clock: FakeClock) -> None:
+    for ref in ("a", "b", "c", "d"):
+        queue.put(ref, b"")
+    assert queue.claim("w", lease=10, max_in_flight=2) is not None
+    assert queue.claim("w", lease=20, max_in_flight=2) is not None
+    assert queue.claim("w", lease=LEASE, max_in_flight=2) is None  # two sends in flight already
+    assert queue.claim("w", lease=LEASE, max_in_flight=3) is not None
+    assert queue.update("c", b"", owner="w", settled=True)
+    clock.advance(10)  # a's lease lapsed: its holder is presumed dead, and no longer counts
+    assert queue.stats().in_flight == 1
+    taken = queue.claim("w2", lease=LEASE, max_in_flight=2)
+    assert taken is not None and (taken.ref, taken.lapsed) == ("a", True)
+    assert queue.claim("w2", lease=LEASE, max_in_flight=2) is None
+    with pytest.raises(ValueError):
+        queue.claim("w", lease=LEASE, max_in_flight=0)
+
+
+def test_max_in_flight_holds_under_16_threads(queue: Queue) -> None:
+    for i in range(100):
+        queue.put(f"ref-{i:03d}", b"")
+    lock = threading.Lock()
+    holding = [0]
+    most = [0]
+
+    def deliver(i: int) -> int:
+        delivered = 0
+        while (item := queue.claim(f"thread-{i}", lease=LEASE, max_in_flight=3)) is not None or queue.stats().pending:
+            if item is None:
+                continue  # the cap is reached: another thread will settle soon
+            with lock:
+                holding[0] += 1
+                most[0] = max(most[0], holding[0])
+            with lock:
+                holding[0] -= 1
+            assert queue.update(item.ref, b"done", owner=f"thread-{i}", settled=True)
+            delivered += 1
+        return delivered
+
+    assert sum(_in_threads(16, deliver)) == 100
+    # Counted between a claim's return and its settle, so never more than the queue let out at once.
+    assert 1 <= most[0] <= 3
+
+
 def test_a_lapsed_lease_goes_to_another_claimer_flagged(queue: Queue, clock: FakeClock) -> None:
     queue.put("r", b"accepted")
     first = queue.claim("dead", lease=LEASE)
@@ -255,10 +298,13 @@ def test_stats_count_pending_items_and_date_the_oldest(queue: Queue, clock: Fake
     assert (stats.pending, stats.oldest_pending_put_at) == (3, first_put)
     claimed = queue.claim("w", lease=LEASE)
     assert claimed is not None and claimed.ref == "a"
-    assert queue.stats().pending == 3  # a claimed item is still pending
+    stats = queue.stats()
+    assert (stats.pending, stats.in_flight) == (3, 1)  # a claimed item is still pending
+    clock.advance(LEASE)
+    assert queue.stats().in_flight == 0  # its lease lapsed: nobody is delivering it
     assert queue.update("a", b"", owner="w", settled=True)
     stats = queue.stats()
-    assert (stats.pending, stats.oldest_pending_put_at) == (2, first_put + 5)
+    assert (stats.pending, stats.in_flight, stats.oldest_pending_put_at) == (2, 0, first_put + 5)
 
 
 def test_list_items_in_put_order_with_paging(queue: Queue, clock: FakeClock) -> None:
@@ -387,10 +433,11 @@ def test_processes_claim_each_item_once(shared_spec: Spec, pool: Pool) -> None:
     refs = [f"ref-{i:03d}" for i in range(200)]
     for ref in refs:
         queue.put(ref, ref.encode())
-    start = multiprocessing.get_context("spawn").Manager().Event()
-    results = pool.starmap_async(_claim_all, [(shared_spec, f"proc-{i}", start) for i in range(4)], chunksize=1)
-    start.set()
-    claimed = Counter(ref for got in results.get(120) for ref in got)
+    with multiprocessing.get_context("spawn").Manager() as manager:
+        start = manager.Event()
+        results = pool.starmap_async(_claim_all, [(shared_spec, f"proc-{i}", start) for i in range(4)], chunksize=1)
+        start.set()
+        claimed = Counter(ref for got in results.get(120) for ref in got)
     assert sorted(claimed) == refs
     assert set(claimed.values()) == {1}
     assert queue.stats().pending == 0
@@ -424,6 +471,27 @@ def test_a_put_survives_the_process_being_killed(shared_spec: Spec) -> None:
     read = _python(_READ, shared_spec)
     assert read.returncode == 0, read.stderr
     assert read.stdout.strip() == "accepted a ticket nobody may lose False"
+
+
+def test_a_forked_child_uses_connections_of_its_own(shared_spec: Spec) -> None:
+    # gunicorn forks workers from a master that may have used the queue: the child must not share
+    # the parent's SQLite connections or Redis sockets.
+    queue = _open_spec(shared_spec)
+    queue.put("parent", b"")
+    pid = os.fork()
+    if pid == 0:  # the child: report through the exit status only
+        try:
+            queue.put("child", b"from the child")
+            claimed = queue.claim("child", lease=LEASE)
+            os._exit(0 if claimed is not None and claimed.ref == "parent" else 1)
+        except BaseException:
+            os._exit(2)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert queue.get("child") == b"from the child"
+    claimed = queue.claim("parent", lease=LEASE)
+    assert claimed is not None and claimed.ref == "child"
+    queue.close()
 
 
 # -- SQLite specifics -------------------------------------------------------------------------------

@@ -80,7 +80,10 @@ class QueueItem:
 
 @dataclass(frozen=True)
 class QueueStats:
+    #: items not settled, claimed or not
     pending: int
+    #: pending items under a live lease (being delivered)
+    in_flight: int
     #: put time of the oldest pending item, None when nothing is pending
     oldest_pending_put_at: float | None
 
@@ -133,6 +136,12 @@ def check_update(owner: str | None, due_at: float | None, settled: bool, lease: 
         check_lease(lease)
 
 
+def check_cap(max_in_flight: int | None) -> int | None:
+    if max_in_flight is not None and max_in_flight < 1:
+        raise ValueError("max_in_flight must be at least 1, or None for no cap")
+    return max_in_flight
+
+
 def check_limit(limit: int) -> int:
     if limit < 1:
         raise ValueError("limit must be at least 1")
@@ -163,12 +172,13 @@ class Queue(abc.ABC):
         """
 
     @abc.abstractmethod
-    def claim(self, owner: str, *, lease: float) -> Claimed | None:
+    def claim(self, owner: str, *, lease: float, max_in_flight: int | None = None) -> Claimed | None:
         """Atomically take the oldest (by put order) claimable item for ``owner`` for ``lease`` seconds.
 
         Claimable: pending and either at rest with ``due_at <= now``, or claimed under a lease that has
         lapsed (whatever its due time). While a lease holds, no other claimer (thread, process, host)
-        gets the item. None when nothing is claimable.
+        gets the item. None when nothing is claimable, or when ``max_in_flight`` items are already
+        under live leases: counted in the same atomic step, so the cap holds across the cluster.
         """
 
     @abc.abstractmethod
@@ -210,7 +220,7 @@ class Queue(abc.ABC):
 
     @abc.abstractmethod
     def stats(self) -> QueueStats:
-        """How many items are pending (at rest or claimed) and when the oldest of them was put."""
+        """How many items are pending, how many of them are in flight, and when the oldest was put."""
 
     @abc.abstractmethod
     def prune(self, settled_before: float) -> int:

@@ -14,6 +14,7 @@ from zoho_gateway.state.queue import (
     QueueItem,
     QueueItemExists,
     QueueStats,
+    check_cap,
     check_lease,
     check_limit,
     check_owner,
@@ -64,11 +65,14 @@ class MemoryQueue(Queue):
             self._items[ref] = _Item(self._position, bytes(record), now, now if due_at is None else due_at)
             self._cond.notify_all()
 
-    def claim(self, owner: str, *, lease: float) -> Claimed | None:
+    def claim(self, owner: str, *, lease: float, max_in_flight: int | None = None) -> Claimed | None:
         check_owner(owner)
         check_lease(lease)
+        check_cap(max_in_flight)
         with self._cond:
             now = self._clock()
+            if max_in_flight is not None and self._in_flight(now) >= max_in_flight:
+                return None
             for ref, item in self._items.items():
                 if item.settled_at is None and item.ready_at() <= now:
                     lapsed = bool(item.owner)
@@ -126,10 +130,19 @@ class MemoryQueue(Queue):
                     break
         return found
 
+    def _in_flight(self, now: float) -> int:
+        """Pending items under a live lease. Caller holds the lock."""
+        return sum(
+            1
+            for item in self._items.values()
+            if item.settled_at is None and item.owner and item.lease_until is not None and item.lease_until > now
+        )
+
     def stats(self) -> QueueStats:
         with self._cond:
             pending = [item for item in self._items.values() if item.settled_at is None]
-        return QueueStats(len(pending), pending[0].put_at if pending else None)
+            in_flight = self._in_flight(self._clock())
+        return QueueStats(len(pending), in_flight, pending[0].put_at if pending else None)
 
     def prune(self, settled_before: float) -> int:
         with self._cond:

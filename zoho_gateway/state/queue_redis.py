@@ -46,6 +46,7 @@ from zoho_gateway.state.queue import (
     QueueItem,
     QueueItemExists,
     QueueStats,
+    check_cap,
     check_lease,
     check_limit,
     check_owner,
@@ -85,7 +86,8 @@ redis.call('LTRIM', KEYS[6], 0, tonumber(ARGV[5]) - 1)
 return position
 """
 
-# KEYS: ready, delayed, leased. ARGV: now, owner, lease_until, item key prefix, promote batch.
+# KEYS: ready, delayed, leased. ARGV: now, owner, lease_until, item key prefix, promote batch, in-flight cap
+# ('' for none). What ``leased`` holds above ``now`` is exactly the live leases.
 # Item keys are built from the prefix rather than declared: which item is claimed is decided here.
 _CLAIM = """
 local function promote(from)
@@ -95,6 +97,9 @@ local function promote(from)
         if position then redis.call('ZADD', KEYS[1], position, ref) end
         redis.call('ZREM', from, ref)
     end
+end
+if ARGV[6] ~= '' and redis.call('ZCOUNT', KEYS[3], '(' .. ARGV[1], '+inf') >= tonumber(ARGV[6]) then
+    return false
 end
 promote(KEYS[2])
 promote(KEYS[3])
@@ -111,7 +116,7 @@ if previous ~= '' then lapsed = 1 end
 return {ref, redis.call('HGET', key, 'record'), claims, lapsed, redis.call('HGET', key, 'put_at')}
 """
 
-# KEYS: item, ready, delayed, leased, pending, settled, wake.
+# KEYS: item, ready, delayed, leased, pending, settled, all, wake.
 # ARGV: ref, record, owner ('' for an operator), mode, now, due_at, lease_until, wake tokens.
 _UPDATE = """
 local key = KEYS[1]
@@ -133,8 +138,8 @@ elseif mode == 'reschedule' then
     redis.call('ZREM', KEYS[2], ARGV[1])
     redis.call('ZREM', KEYS[4], ARGV[1])
     redis.call('ZADD', KEYS[3], ARGV[6], ARGV[1])
-    redis.call('LPUSH', KEYS[7], '1')
-    redis.call('LTRIM', KEYS[7], 0, tonumber(ARGV[8]) - 1)
+    redis.call('LPUSH', KEYS[8], '1')
+    redis.call('LTRIM', KEYS[8], 0, tonumber(ARGV[8]) - 1)
 elseif mode == 'renew' and current ~= '' then
     redis.call('HSET', key, 'lease_until', ARGV[7])
     redis.call('ZREM', KEYS[2], ARGV[1])
@@ -161,12 +166,13 @@ end
 return #refs
 """
 
-# KEYS: pending. ARGV: item key prefix. The count and the oldest put time from one snapshot.
+# KEYS: pending, leased. ARGV: item key prefix, now. The counts and the oldest put time from one snapshot.
 _STATS = """
 local count = redis.call('ZCARD', KEYS[1])
-if count == 0 then return {0} end
+if count == 0 then return {0, 0} end
+local in_flight = redis.call('ZCOUNT', KEYS[2], '(' .. ARGV[2], '+inf')
 local oldest = redis.call('ZRANGE', KEYS[1], 0, 0)[1]
-return {count, redis.call('HGET', ARGV[1] .. oldest, 'put_at')}
+return {count, in_flight, redis.call('HGET', ARGV[1] .. oldest, 'put_at')}
 """
 
 _ITEM_FIELDS = ("record", "position", "put_at", "due_at", "owner", "lease_until", "claims", "settled_at")
@@ -212,6 +218,8 @@ class RedisQueue(Queue):
         self._ready, self._delayed, self._leased = prefix + "ready", prefix + "delayed", prefix + "leased"
         self._pending, self._all, self._settled = prefix + "pending", prefix + "all", prefix + "settled"
         self._position, self._wake = prefix + "position", prefix + "wake"
+        # The sorted sets an item may sit in, in the order the update and delete scripts expect them.
+        self._indexes = [self._ready, self._delayed, self._leased, self._pending, self._settled, self._all]
         # Sent by SHA and loaded on first NOSCRIPT, so a Redis restart is handled.
         self._put = self._client.register_script(_PUT)
         self._claim = self._client.register_script(_CLAIM)
@@ -255,14 +263,16 @@ class RedisQueue(Queue):
         if not added:
             raise QueueItemExists(ref)
 
-    def claim(self, owner: str, *, lease: float) -> Claimed | None:
+    def claim(self, owner: str, *, lease: float, max_in_flight: int | None = None) -> Claimed | None:
         check_owner(owner)
         lease = check_lease(lease)
+        cap = "" if check_cap(max_in_flight) is None else str(max_in_flight)
         now = self._clock()
         lease_until = now + lease
         keys = [self._ready, self._delayed, self._leased]
+        args: list[str | float] = [now, owner, lease_until, self._item_prefix, PROMOTE_BATCH, cap]
         with self._guard("claim an item"):
-            taken = self._claim(keys=keys, args=[now, owner, lease_until, self._item_prefix, PROMOTE_BATCH])
+            taken = self._claim(keys=keys, args=args)
         if not taken:
             return None
         ref, record, claims, lapsed, put_at = taken
@@ -288,15 +298,6 @@ class RedisQueue(Queue):
             mode = "renew"
         else:
             mode = "replace"
-        keys = [
-            self._item(ref),
-            self._ready,
-            self._delayed,
-            self._leased,
-            self._pending,
-            self._settled,
-            self._wake,
-        ]
         args: list[bytes | str | float] = [
             ref,
             bytes(record),
@@ -308,7 +309,7 @@ class RedisQueue(Queue):
             WAKE_TOKENS,
         ]
         with self._guard("update an item"):
-            return bool(self._update(keys=keys, args=args))
+            return bool(self._update(keys=[self._item(ref), *self._indexes, self._wake], args=args))
 
     def get(self, ref: str) -> bytes | None:
         with self._guard("read an item") as client:
@@ -316,9 +317,8 @@ class RedisQueue(Queue):
         return value if isinstance(value, bytes) else None
 
     def delete(self, ref: str) -> bool:
-        keys = [self._item(ref), self._ready, self._delayed, self._leased, self._pending, self._settled, self._all]
         with self._guard("delete an item"):
-            return bool(self._delete(keys=keys, args=[ref]))
+            return bool(self._delete(keys=[self._item(ref), *self._indexes], args=[ref]))
 
     def list_items(self, *, pending_only: bool = False, limit: int = 100, after: int | None = None) -> list[QueueItem]:
         check_limit(limit)
@@ -355,9 +355,9 @@ class RedisQueue(Queue):
 
     def stats(self) -> QueueStats:
         with self._guard("count items"):
-            answer = self._stats(keys=[self._pending], args=[self._item_prefix])
-        count = int(answer[0])
-        return QueueStats(count, _float(answer[1]) if count and len(answer) > 1 else None)
+            answer = self._stats(keys=[self._pending, self._leased], args=[self._item_prefix, self._clock()])
+        count, in_flight = int(answer[0]), int(answer[1])
+        return QueueStats(count, in_flight, _float(answer[2]) if count and len(answer) > 2 else None)
 
     def prune(self, settled_before: float) -> int:
         pruned = 0

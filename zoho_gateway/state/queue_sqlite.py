@@ -17,6 +17,7 @@ from zoho_gateway.state.queue import (
     QueueItem,
     QueueItemExists,
     QueueStats,
+    check_cap,
     check_lease,
     check_limit,
     check_owner,
@@ -54,6 +55,11 @@ _SCHEMA = (
         "CREATE INDEX IF NOT EXISTS state_queue_pending"
         " ON state_queue (position, owner, due_at, lease_until) WHERE settled_at IS NULL"
     ),
+    # Live and lapsed leases, few at any time: counted for the in-flight cap.
+    (
+        "CREATE INDEX IF NOT EXISTS state_queue_leased"
+        " ON state_queue (lease_until) WHERE owner <> '' AND settled_at IS NULL"
+    ),
     "CREATE INDEX IF NOT EXISTS state_queue_settled ON state_queue (settled_at) WHERE settled_at IS NOT NULL",
 )
 
@@ -71,6 +77,7 @@ _TAKE = (
     "UPDATE state_queue SET owner = ?, lease_until = ?, claims = claims + 1 WHERE position = ?"
     " RETURNING ref, record, claims, put_at"
 )
+_IN_FLIGHT = "SELECT count(*) FROM state_queue WHERE owner <> '' AND settled_at IS NULL AND lease_until > ?"
 _ITEM_COLUMNS = "ref, record, position, put_at, due_at, owner, lease_until, claims, settled_at"
 _SETTLE = "UPDATE state_queue SET record = ?, owner = '', lease_until = NULL, settled_at = ? WHERE ref = ?"
 _RESCHEDULE = "UPDATE state_queue SET record = ?, owner = '', lease_until = NULL, due_at = ? WHERE ref = ?"
@@ -220,12 +227,15 @@ class SQLiteQueue(Queue):
         if not added:
             raise QueueItemExists(ref)
 
-    def claim(self, owner: str, *, lease: float) -> Claimed | None:
+    def claim(self, owner: str, *, lease: float, max_in_flight: int | None = None) -> Claimed | None:
         check_owner(owner)
         lease = check_lease(lease)
+        check_cap(max_in_flight)
         with self._guard("claim an item") as conn, self._immediate(conn):
-            # Under the write lock, so the row read here is the row the UPDATE takes.
+            # Under the write lock, so what is counted and read here is what the UPDATE acts on.
             now = self._clock()
+            if max_in_flight is not None and conn.execute(_IN_FLIGHT, (now,)).fetchone()[0] >= max_in_flight:
+                return None
             oldest = conn.execute(_OLDEST_CLAIMABLE, {"now": now}).fetchone()
             if oldest is None:
                 return None
@@ -285,13 +295,17 @@ class SQLiteQueue(Queue):
         ]
 
     def stats(self) -> QueueStats:
+        now = self._clock()
         with self._guard("count items") as conn:
-            # One statement, one snapshot: the count and the oldest agree.
-            count, oldest = conn.execute(
-                "SELECT count(*), (SELECT put_at FROM state_queue WHERE settled_at IS NULL ORDER BY position LIMIT 1)"
-                " FROM state_queue WHERE settled_at IS NULL"
+            # One statement, one snapshot: the counts and the oldest agree.
+            count, in_flight, oldest = conn.execute(
+                "SELECT count(*),"
+                f" ({_IN_FLIGHT}),"
+                " (SELECT put_at FROM state_queue WHERE settled_at IS NULL ORDER BY position LIMIT 1)"
+                " FROM state_queue WHERE settled_at IS NULL",
+                (now,),
             ).fetchone()
-        return QueueStats(int(count), oldest)
+        return QueueStats(int(count), int(in_flight), oldest)
 
     def prune(self, settled_before: float) -> int:
         with self._guard("prune items") as conn:
