@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime
 import http.client
 import ipaddress
+import selectors
 import socket
 import ssl
 import struct
@@ -81,6 +82,25 @@ class _Forward(BaseHTTPRequestHandler):
         self.wfile.write(data)
 
     do_GET = do_POST = _forward
+
+    def do_CONNECT(self) -> None:
+        """A tunnel (``CONNECT host:port``), as clients use a proxy for https: bytes relayed both ways."""
+        self.server.seen.append((self.command, self.path))
+        host, _, port = self.path.rpartition(":")
+        with socket.create_connection((host, int(port)), timeout=10) as upstream:
+            self.send_response(200, "Connection established")
+            self.end_headers()
+            sockets = [self.connection, upstream]
+            with selectors.DefaultSelector() as selector:
+                for sock in sockets:
+                    selector.register(sock, selectors.EVENT_READ)
+                while True:
+                    for key, _ in selector.select(timeout=10):
+                        data = key.fileobj.recv(65536)  # type: ignore[union-attr]
+                        if not data:
+                            self.close_connection = True
+                            return
+                        (upstream if key.fileobj is self.connection else self.connection).sendall(data)
 
     def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - the base class's name
         return None
@@ -272,10 +292,21 @@ def test_requests_ca_bundle_is_honoured(
     for gateway, status, code in ((refusing, 503, "zoho_unavailable"), (trusting, 502, "zoho_bad_response")):
         answer = requests.get(f"{gateway.url}/requests/123", timeout=15)
         assert (answer.status_code, answer.json()["details"]["code"]) == (status, code), answer.text
-    answer = Transport(connect_timeout=1.0, read_timeout=2.0, ca_bundle=str(certificate[0])).request(
+    direct = Transport(connect_timeout=1.0, read_timeout=2.0, ca_bundle=str(certificate[0])).request(
         "GET", tls_server, headers={}
     )
+    assert (direct.status, direct.body) == (200, b"ok")
+
+
+def test_https_goes_through_https_proxy_as_a_tunnel(
+    tls_server: str, certificate: tuple[Path, Path], proxy: RecordingProxy, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HTTPS_PROXY", proxy.url)
+    answer = Transport(connect_timeout=1.0, read_timeout=2.0, ca_bundle=str(certificate[0])).request(
+        "GET", tls_server, headers=SECRET_HEADER
+    )
     assert (answer.status, answer.body) == (200, b"ok")
+    assert proxy.seen == [("CONNECT", urlsplit(tls_server).netloc)]  # the proxy saw a host, never the token
 
 
 def test_tls_toward_a_plain_http_port_is_no_answer(proxy: RecordingProxy) -> None:
