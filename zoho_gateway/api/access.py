@@ -21,7 +21,7 @@ log = logging.getLogger("zoho_gateway.access")
 #: An inbound X-Request-ID is kept only when it is this harmless; anything else is replaced, never reflected.
 REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,128}")
 #: Routes anyone may call: probes, the API description, the docs page.
-PUBLIC_ENDPOINTS = frozenset({"health.healthz", "health.readyz", "docs.openapi", "docs.page", "static"})
+PUBLIC_ENDPOINTS = frozenset({"health.index", "health.healthz", "health.readyz", "docs.openapi", "docs.page", "static"})
 #: Routes the client rate limit does not count: the public ones, and the metrics scrape (a monitor must
 #: not be locked out, nor eat a client's budget).
 UNLIMITED_ENDPOINTS = PUBLIC_ENDPOINTS | {"health.metrics"}

@@ -1,4 +1,5 @@
-"""Probes and inspection: ``/healthz`` (liveness), ``/readyz`` (can serve), ``/token/status``, ``/metrics``."""
+"""Probes and inspection: ``/`` (points to ``/docs``), ``/healthz`` (liveness), ``/readyz`` (can serve),
+``/token/status``, ``/metrics``."""
 
 from __future__ import annotations
 
@@ -17,6 +18,24 @@ bp = Blueprint("health", __name__)
 def _json(body: Any, status: int = 200) -> Response:
     response = Response(json.dumps(body), status=status, mimetype="application/json")
     response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@bp.get("/")
+def index() -> Response:
+    """Public. 302 to ``/docs``, with a small JSON body naming the docs and the OpenAPI document.
+
+    A browser lands on the readable docs; ``curl`` (which does not follow redirects unless told) prints
+    where to look.
+    """
+    body = {
+        "message": "zoho-gateway: the API is described at /docs (readable) and /openapi.json (OpenAPI 3)",
+        "docs": "/docs",
+        "openapi": "/openapi.json",
+    }
+    response = _json(body, 302)
+    # Relative, so that the redirect stays right behind a proxy that rewrites the host or scheme.
+    response.headers["Location"] = "/docs"
     return response
 
 
@@ -39,7 +58,8 @@ def readyz() -> Response:
 
 @bp.get("/token/status")
 def token_status() -> Response:
-    """The token's state for operators: never the token itself."""
+    """The token's state for operators: never the token itself. Needs an API key when keys are configured;
+    503 ``state_unavailable`` when the shared state cannot be read."""
     gateway = current_gateway()
     try:
         status = gateway.tokens.status()
@@ -50,5 +70,7 @@ def token_status() -> Response:
 
 @bp.get("/metrics")
 def metrics() -> Response:
+    """Prometheus text exposition, summed over every worker. Needs an API key when keys are configured;
+    never rate-limited (a scrape must not be locked out, nor eat a client's budget)."""
     gateway = current_gateway()
     return Response(gateway.metrics.render(), mimetype=None, content_type=gateway.metrics.content_type)

@@ -1,80 +1,277 @@
-"""The OpenAPI 3 document, generated from the marshmallow schemas (apispec), and a no-CDN docs page."""
+"""The OpenAPI 3 document at ``/openapi.json``, and the ``/docs`` page rendered from it (``api/docs.py``).
+
+Schemas come from the marshmallow schemas (apispec); each operation's error responses from the error tree
+(``api/openapi_responses.py``). Here: every route's parameters, request body and examples, and successes.
+"""
 
 from __future__ import annotations
 
+import inspect
 import json
 from typing import Any
 
 from apispec import APISpec
 from apispec.ext.marshmallow import MarshmallowPlugin
 from flask import Blueprint, Flask, Response, current_app
-from marshmallow import fields
+from marshmallow import Schema, fields
 
-from .schemas import TICKET_ID, ErrorBody, NameRef, TicketCreated, TicketIn, TicketOut
+from .. import errors as e
+from . import docs
+from .openapi_responses import (
+    CACHE_HEADERS,
+    ECHOED_ID,
+    LIMIT_HEADERS,
+    OPERATION_ERRORS,
+    RETRY_AFTER,
+    STRING,
+    error_responses,
+    json_content,
+)
+from .schemas import (
+    TICKET_CREATED_EXAMPLE,
+    TICKET_ID,
+    TICKET_IN_EXAMPLES,
+    TICKET_OUT_EXAMPLE,
+    ErrorBody,
+    ErrorDetails,
+    Health,
+    Index,
+    NameRef,
+    Readiness,
+    TicketCreated,
+    TicketIn,
+    TicketOut,
+    TokenStatus,
+    _not_blank,
+)
 
 bp = Blueprint("docs", __name__)
 
-_ERRORS = {
-    400: "Malformed body, bad header or ticket id (`invalid_json`, `invalid_header`, `invalid_ticket_id`)",
-    401: "Missing or wrong API key (`unauthorized`)",
-    404: "Unknown ticket or route (`ticket_not_found`, `not_found`)",
-    405: "Method not allowed (`method_not_allowed`)",
-    409: "The same Idempotency-Key is still being processed (`idempotency_key_in_flight`)",
-    413: "Body over 1 MB (`payload_too_large`)",
-    415: "Body is not JSON (`unsupported_media_type`)",
-    422: "Invalid fields, a value Zoho refused, or an Idempotency-Key reused with another body "
-    "(`validation_failed`, `zoho_rejected_value`, `idempotency_key_reused`)",
-    429: "Client rate limit reached (`rate_limited`)",
-    502: "Zoho answered something unusable or refused the gateway's credentials "
-    "(`zoho_bad_response`, `zoho_auth_failed`)",
-    503: "Zoho, its token endpoint or the gateway's state unavailable; see Retry-After "
-    "(`zoho_unavailable`, `zoho_rate_limited`, `zoho_token_unavailable`, `zoho_token_throttled`, `state_unavailable`)",
-    504: "Zoho did not answer in time (`zoho_timeout`; for creates `zoho_outcome_unknown`)",
+#: The documented schemas by their name in the document.
+_SCHEMAS: dict[str, type[Schema]] = {
+    "TicketIn": TicketIn,
+    "TicketCreated": TicketCreated,
+    "Ticket": TicketOut,
+    "ErrorDetails": ErrorDetails,
+    "Error": ErrorBody,
+    "Health": Health,
+    "Readiness": Readiness,
+    "TokenStatus": TokenStatus,
+    "Index": Index,
 }
+_OPENAPI_KEY = "zoho_gateway_openapi"
+_PAGE_KEY = "zoho_gateway_docs_page"
 
-_HEADER = {"schema": {"type": "string"}}
-_COMMON_HEADERS = {
-    "X-Request-ID": {"description": "The request id (yours if valid, else generated)", **_HEADER},
-}
-_LIMIT_HEADERS = {
-    "RateLimit-Limit": {"description": "Requests allowed per window", "schema": {"type": "integer"}},
-    "RateLimit-Remaining": {"description": "Requests left in this window", "schema": {"type": "integer"}},
-    "RateLimit-Reset": {"description": "Seconds until the window resets", "schema": {"type": "integer"}},
-}
-_RETRY_AFTER = {"Retry-After": {"description": "Seconds to wait before retrying", "schema": {"type": "integer"}}}
+_SECURED: list[dict[str, list[str]]] = [{"bearer": []}, {"apiKey": []}]
 
 
-def _name_ref(_converter: Any, field: fields.Field[Any], **_: Any) -> dict[str, Any]:
-    """apispec attribute function (bound to the converter): NameRef is a string or ``{"name": string}``."""
+def _header(name: str, description: str, schema: dict[str, Any], **more: Any) -> dict[str, Any]:
+    """An optional request header, as an OpenAPI parameter."""
+    return {"name": name, "in": "header", "required": False, "description": description, "schema": schema, **more}
+
+
+#: Every request reads it (the access hooks), so every operation lists it. Not constrained in the schema:
+#: an id outside the pattern is replaced, not refused, so no value of it is "invalid input".
+_REQUEST_ID = _header(
+    "X-Request-ID",
+    "Your id for this request, kept when it is 1-128 of `A-Z a-z 0-9 . _ -` (else replaced); echoed in the "
+    "`X-Request-ID` answer header and in `details.request_id`",
+    STRING,
+    example="order-4711.retry-1",
+)
+_IDEMPOTENCY_KEY = _header(
+    "Idempotency-Key",
+    "Makes re-sending safe: one ticket per (API key, Idempotency-Key) for 24 h; repeats replay the first answer "
+    "with `Idempotent-Replayed: true`. 1-255 printable characters, e.g. a UUID",
+    {"type": "string", "minLength": 1, "maxLength": 255},
+    example="7d1c0f7e-3b0a-4d43-9a4e-1f7b9e0c2a11",
+)
+_IF_NONE_MATCH = _header(
+    "If-None-Match", "The `ETag` of an earlier answer (or a list, or `*`): 304 without a body when unchanged", STRING
+)
+_TICKET_ID = {
+    "name": "ticket_id",
+    "in": "path",
+    "required": True,
+    "description": "The `zoho_ticket_id` of the create's answer",
+    "schema": {"type": "string", "pattern": f"^{TICKET_ID.pattern}$"},
+    "example": TICKET_OUT_EXAMPLE["ticket_id"],
+}
+
+
+def _inline_schema_attributes(_converter: Any, field: fields.Field[Any], **_: Any) -> dict[str, Any]:
+    """apispec attribute function: what the marshmallow field's own validators cannot tell apispec.
+
+    A ``NameRef`` is a string or ``{"name": string}``; a field checked by ``_not_blank`` needs a non-space.
+    """
     if isinstance(field, NameRef):
         name = {"type": "string", "minLength": 1, "maxLength": 100, "pattern": r"\S"}
-        return {
-            "oneOf": [
-                name,
-                {"type": "object", "properties": {"name": name}, "required": ["name"], "additionalProperties": False},
-            ],
-            "nullable": True,
-        }
+        named = {"type": "object", "properties": {"name": name}, "required": ["name"], "additionalProperties": False}
+        return {"oneOf": [name, named], "nullable": True}
+    if _not_blank in field.validators:
+        return {"pattern": r"\S"}
     return {}
 
 
-def _error(status: int, methods_with_limits: bool = True) -> dict[str, Any]:
-    headers: dict[str, Any] = dict(_COMMON_HEADERS)
-    if status in (429, 503, 504, 409):
-        headers.update(_RETRY_AFTER)
-    if status == 401:
-        headers["WWW-Authenticate"] = {"description": "Bearer", **_HEADER}
-    if methods_with_limits:
-        headers.update(_LIMIT_HEADERS)
-    return {
-        "description": _ERRORS[status],
-        "headers": headers,
-        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+def _answer(description: str, content: dict[str, Any] | None = None, **headers: Any) -> dict[str, Any]:
+    """A response: ``X-Request-ID`` (every answer has it) and ``headers``, and the body's ``content``."""
+    answer = {"description": description, "headers": {**ECHOED_ID, **headers}}
+    return {**answer, "content": content} if content else answer
+
+
+def _add(
+    spec: APISpec,
+    path: str,
+    operation_id: str,
+    summary: str,
+    description: str,
+    *,
+    method: str = "get",
+    tags: list[str],
+    responses: dict[str, Any],
+    security: list[dict[str, list[str]]] = _SECURED,
+    parameters: tuple[dict[str, Any], ...] = (),
+    **parts: Any,
+) -> None:
+    """One operation on ``spec``; its error responses come from ``OPERATION_ERRORS`` (none for a public one)."""
+    responses = dict(responses)
+    if operation_id in OPERATION_ERRORS:
+        rate_limited = operation_id != "getMetrics"  # the scrape is never counted (api/access.py)
+        responses.update(error_responses(OPERATION_ERRORS[operation_id], rate_limited=rate_limited))
+    operation = {
+        "operationId": operation_id,
+        "summary": summary,
+        "description": description,
+        "tags": tags,
+        "security": security,
+        "parameters": [*parameters, _REQUEST_ID],
+        **parts,
+        "responses": responses,
     }
+    spec.path(path, operations={method: operation})
+
+
+def _paths(spec: APISpec) -> None:
+    created = _answer(
+        "Created (or, with `Idempotent-Replayed: true`, the first answer replayed)",
+        json_content("TicketCreated", example=TICKET_CREATED_EXAMPLE),
+        Location={
+            "description": "The new ticket: `/requests/<zoho_ticket_id>`",
+            "schema": {"type": "string", "pattern": "/requests/[0-9]{1,20}$"},
+        },
+        **{"Idempotent-Replayed": {"description": "`true` on a replay", "schema": {"enum": ["true"], **STRING}}},
+        **LIMIT_HEADERS,
+    )
+    _add(
+        spec,
+        "/requests",
+        "createTicket",
+        "Create a ticket",
+        "Creates one ServiceDesk Plus request. With an `Idempotency-Key`, at most one ticket per key: re-send the "
+        "same request with the same key after a network error or a 5xx.",
+        method="post",
+        tags=["tickets"],
+        parameters=(_IDEMPOTENCY_KEY,),
+        responses={"201": created},
+        requestBody={"required": True, "content": json_content("TicketIn", examples=TICKET_IN_EXAMPLES)},
+    )
+    _add(
+        spec,
+        "/requests/{ticket_id}",
+        "getTicket",
+        "Read a ticket's status",
+        "The ticket in five fields, at most `GATEWAY_CACHE_TTL` seconds old (see `Age`).",
+        tags=["tickets"],
+        parameters=(_TICKET_ID, _IF_NONE_MATCH),
+        responses={
+            "200": _answer(
+                "The ticket", json_content("Ticket", example=TICKET_OUT_EXAMPLE), **CACHE_HEADERS, **LIMIT_HEADERS
+            ),
+            "304": _answer(
+                "Not modified: `If-None-Match` matched the current `ETag` (no body)",
+                None,
+                **CACHE_HEADERS,
+                **LIMIT_HEADERS,
+            ),
+        },
+    )
+    _add(
+        spec,
+        "/token/status",
+        "getTokenStatus",
+        "The Zoho access token's state",
+        "For operators: whether a token is held, when it expires, recent mints, any back-off. Never the token.",
+        tags=["operators"],
+        responses={"200": _answer("The token's state", json_content("TokenStatus"), **LIMIT_HEADERS)},
+    )
+    _add(
+        spec,
+        "/metrics",
+        "getMetrics",
+        "Prometheus metrics",
+        "Summed over every worker. Never rate-limited.",
+        tags=["operators"],
+        responses={"200": _answer("Prometheus text format", {"text/plain": {"schema": STRING}})},
+    )
+    public: dict[str, Any] = {"security": []}
+    _add(
+        spec,
+        "/healthz",
+        "getHealth",
+        "Liveness",
+        "Answers without calling Zoho or the shared state.",
+        tags=["probes"],
+        responses={"200": _answer("OK", json_content("Health"))},
+        **public,
+    )
+    _add(
+        spec,
+        "/readyz",
+        "getReadiness",
+        "Readiness",
+        "Ready when a Zoho token is held or can be minted and the shared state answers. Never calls Zoho.",
+        tags=["probes"],
+        responses={
+            "200": _answer("Ready", json_content("Readiness")),
+            "503": _answer("Not ready; the body says why", json_content("Readiness"), **RETRY_AFTER),
+        },
+        **public,
+    )
+    to_docs = {"description": "`/docs`", "required": True, "schema": {"type": "string", "enum": ["/docs"]}}
+    _add(
+        spec,
+        "/",
+        "getIndex",
+        "Where the docs are",
+        "Redirects a browser to `/docs`; the body names the docs for clients that do not follow redirects.",
+        tags=["docs"],
+        responses={"302": _answer("See `/docs`", json_content("Index"), Location=to_docs)},
+        **public,
+    )
+    _add(
+        spec,
+        "/openapi.json",
+        "getOpenAPI",
+        "This description",
+        "OpenAPI 3.0, JSON.",
+        tags=["docs"],
+        responses={"200": _answer("OK", {"application/json": {"schema": {"type": "object"}}})},
+        **public,
+    )
+    _add(
+        spec,
+        "/docs",
+        "getDocs",
+        "This description, readable",
+        "One HTML page; no script, no CDN.",
+        tags=["docs"],
+        responses={"200": _answer("OK", {"text/html": {"schema": STRING}})},
+        **public,
+    )
 
 
 def build_spec() -> dict[str, Any]:
-    """The OpenAPI document as a dict (built once per app)."""
+    """The OpenAPI 3.0 document as a dict (built once per app)."""
     plugin = MarshmallowPlugin()
     spec = APISpec(
         title="zoho-gateway",
@@ -83,170 +280,49 @@ def build_spec() -> dict[str, Any]:
         plugins=[plugin],
         info={
             "description": "Create and read ServiceDesk Plus tickets through a gateway that holds the Zoho "
-            "credentials. Every error has the shape {error, details: {code, message, request_id, ...}}."
+            "credentials. Send your API key as `Authorization: Bearer <key>` or `X-API-Key: <key>` (unless the "
+            "gateway runs without keys). Every error has the shape "
+            '`{"error", "details": {"code", "message", "request_id", ...}}`; branch on `details.code`.'
         },
     )
-    plugin.converter.add_attribute_function(_name_ref)  # type: ignore[union-attr]
-    # additionalProperties false: unknown fields are rejected (marshmallow RAISE).
-    spec.components.schema("TicketIn", schema=TicketIn)
-    spec.components.schema("TicketCreated", schema=TicketCreated)
-    spec.components.schema("Ticket", schema=TicketOut)
-    spec.components.schema("Error", schema=ErrorBody)
-    spec.components.security_scheme("bearer", {"type": "http", "scheme": "bearer"})
-    spec.components.security_scheme("apiKey", {"type": "apiKey", "in": "header", "name": "X-API-Key"})
-    request_id_param = {
-        "name": "X-Request-ID",
-        "in": "header",
-        "required": False,
-        "description": "Your id for this request (1-128 of A-Z a-z 0-9 . _ -); echoed back",
-        "schema": {"type": "string"},
-    }
-    security: list[dict[str, list[str]]] = [{"bearer": []}, {"apiKey": []}]
-    spec.path(
-        "/requests",
-        operations={
-            "post": {
-                "summary": "Create a ticket",
-                "operationId": "createTicket",
-                "security": security,
-                "parameters": [
-                    request_id_param,
-                    {
-                        "name": "Idempotency-Key",
-                        "in": "header",
-                        "required": False,
-                        "description": "Makes retries safe: one ticket per key (24 h); repeats replay the first answer",
-                        "schema": {"type": "string", "minLength": 1, "maxLength": 255},
-                    },
-                ],
-                "requestBody": {
-                    "required": True,
-                    "content": {"application/json": {"schema": {"$ref": "#/components/schemas/TicketIn"}}},
-                },
-                "responses": {
-                    "201": {
-                        "description": "Created (or replayed for a repeated Idempotency-Key)",
-                        "headers": {
-                            **_COMMON_HEADERS,
-                            **_LIMIT_HEADERS,
-                            "Idempotent-Replayed": {"description": "true when this is a replayed answer", **_HEADER},
-                        },
-                        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/TicketCreated"}}},
-                    },
-                    **{str(s): _error(s) for s in (400, 401, 409, 413, 415, 422, 429, 502, 503, 504)},
-                },
-            }
-        },
+    plugin.converter.add_attribute_function(_inline_schema_attributes)  # type: ignore[union-attr]
+    for name, schema in _SCHEMAS.items():
+        spec.components.schema(name, schema=schema)
+    spec.components.security_scheme(
+        "bearer", {"type": "http", "scheme": "bearer", "description": "`Authorization: Bearer <API key>`"}
     )
-    spec.path(
-        "/requests/{ticket_id}",
-        operations={
-            "get": {
-                "summary": "Read a ticket's status",
-                "operationId": "getTicket",
-                "security": security,
-                "parameters": [
-                    {
-                        "name": "ticket_id",
-                        "in": "path",
-                        "required": True,
-                        "schema": {"type": "string", "pattern": f"^{TICKET_ID.pattern}$"},
-                    },
-                    request_id_param,
-                    {
-                        "name": "If-None-Match",
-                        "in": "header",
-                        "required": False,
-                        "description": "An ETag from an earlier answer: 304 when unchanged",
-                        "schema": {"type": "string"},
-                    },
-                ],
-                "responses": {
-                    "200": {
-                        "description": "The ticket",
-                        "headers": {
-                            **_COMMON_HEADERS,
-                            **_LIMIT_HEADERS,
-                            "ETag": {"description": "Validator for If-None-Match", **_HEADER},
-                            "Cache-Control": {"description": "How long the answer may be reused", **_HEADER},
-                        },
-                        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Ticket"}}},
-                    },
-                    "304": {"description": "Not modified (If-None-Match matched)", "headers": dict(_COMMON_HEADERS)},
-                    **{str(s): _error(s) for s in (400, 401, 404, 429, 502, 503, 504)},
-                },
-            }
-        },
+    spec.components.security_scheme(
+        "apiKey", {"type": "apiKey", "in": "header", "name": "X-API-Key", "description": "`X-API-Key: <API key>`"}
     )
-    for path, summary in (("/healthz", "Liveness (no upstream call)"), ("/readyz", "Readiness")):
-        responses: dict[str, Any] = {
-            "200": {"description": "OK", "content": {"application/json": {"schema": {"type": "object"}}}}
-        }
-        if path == "/readyz":
-            responses["503"] = {
-                "description": "Not ready (no usable token, or state unavailable)",
-                "headers": _RETRY_AFTER,
-                "content": {"application/json": {"schema": {"type": "object"}}},
-            }
-        spec.path(path, operations={"get": {"summary": summary, "security": [], "responses": responses}})
+    spec.tag({"name": "tickets", "description": "The client contract"})
+    spec.tag({"name": "operators", "description": "Inspection; API key required when keys are configured"})
+    spec.tag({"name": "probes", "description": "For load balancers and orchestrators; public"})
+    spec.tag({"name": "docs", "description": "This description; public"})
+    _paths(spec)
     document = spec.to_dict()
-    ticket_in = document["components"]["schemas"]["TicketIn"]
-    ticket_in["additionalProperties"] = False
-    ticket_in["properties"]["subject"]["pattern"] = r"\S"
-    # Error details may carry more than the listed keys (Zoho's codes, its HTTP status): an open object.
-    details = document["components"]["schemas"]["ErrorDetails"]
-    details["properties"]["zoho_codes"] = {"type": "array", "items": {"type": "integer"}}
-    details["properties"]["upstream_status"] = {"type": "integer"}
-    details["additionalProperties"] = True
+    for name, schema in _SCHEMAS.items():
+        # The schema's docstring (first paragraph) describes it; not Meta.description, which would make apispec
+        # drop the schema's additionalProperties.
+        summary = (inspect.getdoc(schema) or "").split("\n\n")[0]
+        document["components"]["schemas"][name]["description"] = " ".join(summary.replace("``", "`").split())
     return document
 
 
 @bp.get("/openapi.json")
 def openapi() -> Response:
-    return Response(current_app.extensions["zoho_gateway_openapi"], mimetype="application/json")
-
-
-def init_app(app: Flask) -> None:
-    """Serve the document (built and serialised once, at start-up) and the docs page."""
-    app.extensions["zoho_gateway_openapi"] = json.dumps(build_spec())
-    app.register_blueprint(bp)
-
-
-_PAGE = """<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>zoho-gateway API</title>
-<style>body{font:15px/1.5 system-ui,sans-serif;max-width:60rem;margin:2rem auto;padding:0 1rem;color:#222}
-code,pre{background:#f4f4f4;padding:.1rem .3rem;border-radius:3px}pre{padding:.8rem;overflow:auto}
-h2{border-bottom:1px solid #ddd;padding-bottom:.2rem}.m{font-weight:bold;text-transform:uppercase}</style>
-</head><body><h1>zoho-gateway API</h1><p id="intro"></p>
-<div id="ops">Loading <a href="openapi.json">openapi.json</a>...</div>
-<script>
-fetch("openapi.json").then(r => r.json()).then(doc => {
-  document.getElementById("intro").textContent = doc.info.description;
-  const ops = document.getElementById("ops"); ops.textContent = "";
-  for (const [path, item] of Object.entries(doc.paths)) for (const [method, op] of Object.entries(item)) {
-    const h = document.createElement("h2");
-    h.innerHTML = `<span class="m"></span> <code></code>`;
-    h.querySelector(".m").textContent = method; h.querySelector("code").textContent = path;
-    ops.append(h);
-    const p = document.createElement("p"); p.textContent = op.summary || ""; ops.append(p);
-    const ul = document.createElement("ul");
-    for (const [status, r] of Object.entries(op.responses)) {
-      const li = document.createElement("li"); li.append(`${status}: `);
-      // Descriptions mark error codes with backticks: odd pieces are code.
-      r.description.split("`").forEach((piece, i) => {
-        if (i % 2) { const c = document.createElement("code"); c.textContent = piece; li.append(c); }
-        else li.append(piece);
-      });
-      ul.append(li);
-    }
-    ops.append(ul);
-  }
-  const pre = document.createElement("pre");
-  pre.textContent = JSON.stringify(doc.components.schemas, null, 2); ops.append(pre);
-});
-</script></body></html>"""
+    """Public. The OpenAPI 3.0 document (JSON)."""
+    return Response(current_app.extensions[_OPENAPI_KEY], mimetype="application/json")
 
 
 @bp.get("/docs")
 def page() -> Response:
-    return Response(_PAGE, mimetype="text/html")
+    """Public. The document as one readable HTML page (no script, no CDN)."""
+    return Response(current_app.extensions[_PAGE_KEY], mimetype="text/html")
+
+
+def init_app(app: Flask) -> None:
+    """Serve the document and the docs page, both built and serialised once, at start-up."""
+    document = build_spec()
+    app.extensions[_OPENAPI_KEY] = json.dumps(document)
+    app.extensions[_PAGE_KEY] = docs.render(document, e.catalogue())
+    app.register_blueprint(bp)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from marshmallow import RAISE, Schema, ValidationError, fields, validate
+from marshmallow import INCLUDE, RAISE, Schema, ValidationError, fields, validate
 
 #: Ticket ids are Zoho's long numeric ids (or display ids): digits only, at most 20.
 TICKET_ID = re.compile(r"[0-9]{1,20}")
@@ -74,29 +74,128 @@ class TicketIn(Schema):
 
 
 class TicketCreated(Schema):
-    message = fields.String(metadata={"example": "Ticket created successfully"})
-    zoho_ticket_id = fields.String(metadata={"example": "123640000000240013"})
+    """``POST /requests`` answer (201)."""
+
+    message = fields.String(required=True, metadata={"example": "Ticket created successfully"})
+    zoho_ticket_id = fields.String(required=True, metadata={"example": "123640000000251013"})
 
 
 class TicketOut(Schema):
-    ticket_id = fields.String()
-    status = fields.String(allow_none=True)
-    technician_assigned = fields.String(metadata={"example": "Unassigned"})
-    technician_contact_email = fields.String(allow_none=True)
-    technician_comments = fields.String(allow_none=True)
+    """``GET /requests/<ticket_id>`` answer (200): the ticket as Zoho holds it now, in five fields."""
+
+    ticket_id = fields.String(required=True, metadata={"example": "123640000000251013"})
+    status = fields.String(required=True, allow_none=True, metadata={"example": "Open"})
+    technician_assigned = fields.String(
+        required=True, metadata={"description": '"Unassigned" when nobody is', "example": "Unassigned"}
+    )
+    technician_contact_email = fields.String(
+        required=True, allow_none=True, metadata={"description": "null when unassigned or unknown"}
+    )
+    technician_comments = fields.String(
+        required=True, allow_none=True, metadata={"description": "The latest resolution text, or null"}
+    )
 
 
 class ErrorDetails(Schema):
-    code = fields.String(required=True)
-    message = fields.String(required=True)
-    request_id = fields.String()
-    fields_ = fields.Dict(data_key="fields", keys=fields.String(), values=fields.List(fields.String()))
-    retry_after = fields.Integer()
+    """What went wrong, for programs (``code``) and people (``message``). More keys may come."""
+
+    class Meta:
+        unknown = INCLUDE  # documented as an open object: Zoho's failures add their own facts
+
+    code = fields.String(required=True, metadata={"description": "Stable: branch on this"})
+    message = fields.String(required=True, metadata={"description": "For people; may change"})
+    request_id = fields.String(metadata={"description": "Quote it to us: it finds the request in our logs"})
+    fields_ = fields.Dict(
+        data_key="fields",
+        keys=fields.String(),
+        values=fields.List(fields.String()),
+        metadata={"description": "Per-field problems, keyed by your field names"},
+    )
+    retry_after = fields.Integer(metadata={"description": "Seconds to wait, as in the Retry-After header"})
+    zoho_codes = fields.List(fields.Integer(), metadata={"description": "Zoho's own status codes"})
+    upstream_status = fields.Integer(metadata={"description": "The HTTP status Zoho answered with"})
 
 
 class ErrorBody(Schema):
+    """Every error answer: ``{"error": <summary>, "details": {"code", "message", ...}}``."""
+
     error = fields.String(required=True)
     details = fields.Nested(ErrorDetails, required=True)
+
+
+class Health(Schema):
+    """``GET /healthz`` answer."""
+
+    status = fields.String(required=True, validate=validate.OneOf(["ok"]))
+
+
+class Readiness(Schema):
+    """``GET /readyz`` answer: ``status`` and the facts that decided it."""
+
+    class Meta:
+        unknown = INCLUDE  # more facts may be added
+
+    status = fields.String(required=True, validate=validate.OneOf(["ready", "not_ready"]))
+    state = fields.String(validate=validate.OneOf(["ok", "unavailable"]), metadata={"description": "Shared state"})
+    token = fields.String(validate=validate.OneOf(["valid", "absent"]), metadata={"description": "Access token"})
+    token_backoff = fields.String(metadata={"description": "Why the token endpoint is being left alone"})
+
+
+class TokenStatus(Schema):
+    """``GET /token/status`` answer: the shared access token's state, never the token itself."""
+
+    class Meta:
+        unknown = INCLUDE  # an operator's view: more facts may be added
+
+    backend = fields.String(required=True, metadata={"example": "sqlite"})
+    token_held = fields.Boolean(required=True)
+    expires_at = fields.String(allow_none=True, metadata={"description": "ISO 8601, UTC"})
+    expires_in = fields.Integer(allow_none=True, metadata={"description": "Seconds"})
+    fingerprint = fields.String(allow_none=True, metadata={"description": "Tells tokens apart without showing one"})
+    mints_last_hour = fields.Integer()
+    throttled = fields.Boolean()
+
+
+class Index(Schema):
+    """``GET /`` answer (with a redirect to ``/docs``): where to read about the API."""
+
+    message = fields.String(required=True)
+    docs = fields.String(required=True, metadata={"example": "/docs"})
+    openapi = fields.String(required=True, metadata={"example": "/openapi.json"})
+
+
+#: Request bodies for the documentation (OpenAPI ``examples``); each must load through ``TicketIn``.
+TICKET_IN_EXAMPLES: dict[str, dict[str, Any]] = {
+    "minimal": {
+        "summary": "The three required fields",
+        "value": {
+            "subject": "VPN down",
+            "description": "Since 9am, from home",
+            "requester_email": "jane@example.com",
+        },
+    },
+    "full": {
+        "summary": "Every field; lookups as a name or as {\"name\": ...}",
+        "value": {
+            "subject": "Printer on fire",
+            "description": "Third floor, next to HR.",
+            "requester_email": "jane@example.com",
+            "priority": "High",
+            "department": "IT Services",
+            "category": {"name": "Printers"},
+            "status": {"name": "Open"},
+        },
+    },
+}
+#: Success bodies for the documentation.
+TICKET_CREATED_EXAMPLE = {"message": "Ticket created successfully", "zoho_ticket_id": "123640000000251013"}
+TICKET_OUT_EXAMPLE = {
+    "ticket_id": "123640000000251013",
+    "status": "Open",
+    "technician_assigned": "Unassigned",
+    "technician_contact_email": None,
+    "technician_comments": None,
+}
 
 
 ticket_in = TicketIn()

@@ -1,0 +1,143 @@
+"""OpenAPI response pieces: the headers answers carry, and each operation's error responses, generated
+from the error tree (``zoho_gateway.errors``): statuses, codes, summaries, meanings and ``Retry-After``
+come from the error classes, never from text written here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from .. import errors as e
+
+STRING: dict[str, Any] = {"type": "string"}
+INTEGER: dict[str, Any] = {"type": "integer"}
+REQUEST_ID_EXAMPLE = "5f1f2c75cefd486aa8fe4de4967dada8"
+
+#: Any call that reaches Zoho may fail in these ways (the ticket service's contract, ``zoho/tickets.py``).
+_ZOHO_ERRORS = (
+    e.ZohoBadResponse,
+    e.ZohoAuthFailed,
+    e.ZohoUnavailable,
+    e.ZohoRateLimited,
+    e.ZohoTokenUnavailable,
+    e.ZohoTokenThrottled,
+)
+#: What each operation (``operationId``) can answer besides success: what its view and the code it calls
+#: raise, plus the access hooks (401 on keyed routes, 429 on rate-limited ones). Not listed anywhere: 405
+#: (a route's other methods, not an operation's) and the last-resort 500 ``internal_error`` (a bug, not a
+#: contract); both are in the error table of ``/docs`` and the README.
+OPERATION_ERRORS: dict[str, tuple[type[e.GatewayError], ...]] = {
+    "createTicket": (
+        e.BadRequest,  # Werkzeug's: the body stopped before its Content-Length
+        e.InvalidJSON,
+        e.InvalidHeader,  # Idempotency-Key
+        e.Unauthorized,
+        e.IdempotencyKeyInFlight,
+        e.PayloadTooLarge,
+        e.UnsupportedMediaType,
+        e.InvalidTicket,
+        e.IdempotencyKeyReused,
+        e.ZohoRejected,  # only a create sends values Zoho can refuse
+        e.RateLimited,
+        *_ZOHO_ERRORS,
+        e.StateUnavailable,  # idempotency records unreadable: one ticket per key cannot be promised
+        e.ZohoOutcomeUnknown,  # a create without an answer is never a plain timeout
+    ),
+    "getTicket": (
+        e.InvalidTicketId,
+        e.Unauthorized,
+        e.RouteNotFound,  # an id holding an encoded "/" (%2F) matches no route
+        e.TicketNotFound,
+        e.RateLimited,
+        *_ZOHO_ERRORS,
+        e.ZohoTimeout,
+    ),
+    "getTokenStatus": (e.Unauthorized, e.RateLimited, e.StateUnavailable),
+    "getMetrics": (e.Unauthorized,),
+}
+
+# --- response headers ------------------------------------------------------------------------------------
+
+ECHOED_ID = {
+    "X-Request-ID": {
+        "description": "The request id (yours if valid, else generated)",
+        "required": True,
+        "schema": STRING,
+    }
+}
+LIMIT_HEADERS = {
+    "RateLimit-Limit": {"description": "Requests allowed per window (when a limit is set)", "schema": INTEGER},
+    "RateLimit-Remaining": {"description": "Requests left in this window", "schema": INTEGER},
+    "RateLimit-Reset": {"description": "Seconds until the window resets", "schema": INTEGER},
+}
+RETRY_AFTER = {
+    "Retry-After": {"description": "Seconds to wait before trying again", "schema": {"type": "integer", "minimum": 1}}
+}
+CACHE_HEADERS = {
+    "ETag": {
+        "description": "Send it back in `If-None-Match` to get 304 when unchanged",
+        "required": True,
+        "schema": STRING,
+    },
+    "Cache-Control": {"description": "How long the answer may be reused", "required": True, "schema": STRING},
+    "Age": {"description": "Seconds the answer has been cached (when the cache is on)", "schema": INTEGER},
+}
+
+
+def json_content(schema: str | dict[str, Any], **example: Any) -> dict[str, Any]:
+    """A ``content`` object for ``application/json``: a component's name or an inline schema, and examples."""
+    ref = {"$ref": f"#/components/schemas/{schema}"} if isinstance(schema, str) else schema
+    return {"application/json": {"schema": ref, **example}}
+
+
+def _error_example(error: type[e.GatewayError]) -> dict[str, Any]:
+    details: dict[str, Any] = {"code": error.code, "message": error.summary, "request_id": REQUEST_ID_EXAMPLE}
+    if error is e.InvalidTicket:
+        details["message"] = "Invalid fields: requester_email"
+        details["fields"] = {"requester_email": ["Not a valid email address."]}
+    if error.retry_after_header:
+        details["retry_after"] = 5
+    return {"error": error.summary, "details": details}
+
+
+def error_responses(operation_errors: Iterable[type[e.GatewayError]], *, rate_limited: bool) -> dict[str, Any]:
+    """The OpenAPI error responses of one operation, a status each, from its error classes.
+
+    Each names its codes in the description (one ``- `code`: meaning`` line each), pins ``error`` and
+    ``details.code`` to them in the schema (so a response validator checks them), and gives one example per
+    code. ``rate_limited``: the ``RateLimit-*`` headers may come (on everything after the key check).
+    """
+    by_status: dict[int, list[type[e.GatewayError]]] = {}
+    for error in operation_errors:
+        by_status.setdefault(error.status, []).append(error)
+    responses: dict[str, Any] = {}
+    for status, group in sorted(by_status.items()):
+        headers: dict[str, Any] = dict(ECHOED_ID)
+        if any(error.retry_after_header for error in group):
+            headers.update(RETRY_AFTER)
+        if status == 401:
+            headers["WWW-Authenticate"] = {
+                "description": '`Bearer realm="zoho-gateway"`',
+                "required": True,
+                "schema": {"type": "string", "enum": ['Bearer realm="zoho-gateway"']},
+            }
+        elif rate_limited:
+            headers.update(LIMIT_HEADERS)
+        pinned = {
+            "type": "object",
+            "properties": {
+                "error": {"type": "string", "enum": sorted({error.summary for error in group})},
+                "details": {
+                    "type": "object",
+                    "properties": {"code": {"type": "string", "enum": [x.code for x in group]}},
+                },
+            },
+        }
+        examples = {error.code: {"summary": error.meaning, "value": _error_example(error)} for error in group}
+        responses[str(status)] = {
+            "description": "\n".join(f"- `{error.code}`: {error.meaning}" for error in group),
+            "headers": headers,
+            "content": json_content({"allOf": [{"$ref": "#/components/schemas/Error"}, pinned]}, examples=examples),
+        }
+    return responses
