@@ -372,6 +372,39 @@ def test_wait_says_whether_something_is_claimable(queue: Queue, clock: FakeClock
     assert queue.wait(0) is True
 
 
+def test_wait_under_a_full_cap_waits_for_a_slot(queue: Queue, clock: FakeClock) -> None:
+    queue.put("a", b"")
+    queue.put("b", b"")
+    first = queue.claim("w", lease=10, max_in_flight=1)
+    assert first is not None
+    assert queue.wait(0) is True  # without a cap, "b" is claimable
+    assert queue.wait(0.05, max_in_flight=1) is False  # with one, it waits for the slot
+    clock.advance(10)
+    assert queue.wait(0, max_in_flight=1) is True  # the lease lapsed: "a" is claimable again
+    clock.advance(-10)
+    assert queue.update("a", b"", owner="w", settled=True)
+    assert queue.wait(0, max_in_flight=1) is True  # the holder reported back: the slot is free
+
+
+def test_wait_under_a_full_cap_wakes_on_a_settle(queue: Queue) -> None:
+    queue.put("a", b"")
+    queue.put("b", b"")
+    assert queue.claim("w", lease=LEASE, max_in_flight=1) is not None
+    started = threading.Event()
+    answers: list[bool] = []
+
+    def waiter() -> None:
+        started.set()
+        answers.append(queue.wait(30, max_in_flight=1))
+
+    thread = threading.Thread(target=waiter)
+    thread.start()
+    started.wait()
+    assert queue.update("a", b"", owner="w", settled=True)
+    thread.join(30)
+    assert answers == [True]
+
+
 def test_wait_wakes_on_a_put_from_another_thread(queue: Queue) -> None:
     started = threading.Event()
     answers: list[bool] = []
@@ -507,10 +540,10 @@ def test_sqlite_queue_shares_the_state_file_and_syncs_fully(tmp_path: Path) -> N
     assert facts["settings"] == {"journal_mode": "wal", "synchronous": "FULL"}
     assert facts["survives_power_cut"] is True and facts["warning"] is None and facts["loss_window"] == "none"
     assert store.get("token") == b"t"
+    with store._borrowed() as conn:  # the store's own connections keep their cheaper setting
+        assert conn.execute("PRAGMA synchronous").fetchone()[0] == 1  # NORMAL
     with sqlite3.connect(path) as raw:
         tables = {name for (name,) in raw.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-        # A fresh connection gets SQLite's default; the store sets NORMAL on its own connections.
-        assert raw.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     assert {"state_kv", "state_queue"} <= tables
     store.close()
     queue.close()

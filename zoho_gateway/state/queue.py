@@ -88,6 +88,28 @@ class QueueStats:
     oldest_pending_put_at: float | None
 
 
+@dataclass(frozen=True)
+class Outlook:
+    """What ``wait`` needs to know, read at one instant ``now``."""
+
+    #: the earliest instant a pending item is claimable (its due time at rest, its lease end if claimed)
+    soonest: float | None
+    #: pending items under a live lease
+    in_flight: int
+    #: the earliest end of a live lease (a slot under an in-flight cap frees then at the latest)
+    next_lease_end: float | None
+
+    def claimable_from(self, max_in_flight: int | None) -> float | None:
+        """When a claim may next succeed; None when only a put can change the answer.
+
+        Under a full in-flight cap nothing is claimable before the first live lease ends, unless a
+        holder reports back first (which wakes waiters).
+        """
+        if max_in_flight is not None and self.in_flight >= max_in_flight:
+            return self.next_lease_end
+        return self.soonest
+
+
 class Durability(TypedDict):
     """What a backend promises about items whose ``put`` returned."""
 
@@ -226,13 +248,33 @@ class Queue(abc.ABC):
     def prune(self, settled_before: float) -> int:
         """Delete items settled before ``settled_before``; how many were deleted."""
 
-    @abc.abstractmethod
-    def wait(self, timeout: float) -> bool:
-        """Block until an item may be claimable, or ``timeout`` seconds pass (real time).
+    def wait(self, timeout: float, *, max_in_flight: int | None = None) -> bool:
+        """Block until a claim (with the same ``max_in_flight``) may succeed, or ``timeout`` seconds pass.
 
-        True when something may be claimable now. Idle deliverers call this between claims instead
-        of spinning; an answer is a hint (another claimer may be first), never a promise.
+        True when a claim may succeed now. Idle deliverers call this between claims instead of
+        spinning; an answer is a hint (another claimer may be first), never a promise. Woken early by
+        a put, and by a release or settle (which may free a slot under the cap); otherwise it sleeps
+        until the soonest due time or lease end. ``timeout`` is real time, whatever the clock.
         """
+        check_cap(max_in_flight)
+        give_up = time.monotonic() + max(0.0, timeout)
+        while True:
+            now = self._clock()
+            at = self._outlook(now).claimable_from(max_in_flight)
+            if at is not None and at <= now:
+                return True
+            remaining = give_up - time.monotonic()
+            if remaining <= 0:
+                return False
+            self._pause(remaining if at is None else min(remaining, at - now))
+
+    def _outlook(self, now: float) -> Outlook:
+        """The queue as ``wait`` sees it at ``now``; backends that use the base ``wait`` provide it."""
+        raise NotImplementedError
+
+    def _pause(self, seconds: float) -> None:
+        """Sleep up to ``seconds``, returning early when woken by a put, release or settle if the backend can."""
+        raise NotImplementedError
 
     @abc.abstractmethod
     def durability(self) -> Durability:

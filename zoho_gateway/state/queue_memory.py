@@ -10,6 +10,7 @@ from zoho_gateway.state.queue import (
     Claimed,
     Clock,
     Durability,
+    Outlook,
     Queue,
     QueueItem,
     QueueItemExists,
@@ -102,6 +103,7 @@ class MemoryQueue(Queue):
             item.record = bytes(record)
             if settled and item.settled_at is None:
                 item.owner, item.lease_until, item.settled_at = "", None, now
+                self._cond.notify_all()  # a slot under an in-flight cap is free
             elif due_at is not None:
                 item.owner, item.lease_until, item.due_at = "", None, due_at
                 self._cond.notify_all()
@@ -155,20 +157,26 @@ class MemoryQueue(Queue):
                 del self._items[ref]
         return len(old)
 
-    def wait(self, timeout: float) -> bool:
+    def wait(self, timeout: float, *, max_in_flight: int | None = None) -> bool:
+        # The base loop, but holding the lock from the look to the sleep, so no notify falls between.
+        check_cap(max_in_flight)
         give_up = time.monotonic() + max(0.0, timeout)
         with self._cond:
             while True:
                 now = self._clock()
-                pending = [item.ready_at() for item in self._items.values() if item.settled_at is None]
-                soonest = min(pending, default=None)
-                if soonest is not None and soonest <= now:
+                at = self._outlook(now).claimable_from(max_in_flight)
+                if at is not None and at <= now:
                     return True
                 remaining = give_up - time.monotonic()
                 if remaining <= 0:
                     return False
-                # Woken by a put or a release; otherwise sleep until the soonest due time or lease end.
-                self._cond.wait(remaining if soonest is None else min(remaining, soonest - now))
+                self._cond.wait(remaining if at is None else min(remaining, at - now))
+
+    def _outlook(self, now: float) -> Outlook:
+        """Caller holds the lock."""
+        pending = [item for item in self._items.values() if item.settled_at is None]
+        live = [item.lease_until for item in pending if item.owner and item.lease_until and item.lease_until > now]
+        return Outlook(min((item.ready_at() for item in pending), default=None), len(live), min(live, default=None))
 
     def durability(self) -> Durability:
         return {

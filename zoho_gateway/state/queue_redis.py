@@ -42,6 +42,7 @@ from zoho_gateway.state.queue import (
     Claimed,
     Clock,
     Durability,
+    Outlook,
     Queue,
     QueueItem,
     QueueItemExists,
@@ -132,6 +133,8 @@ if mode == 'settle' and not settled then
     redis.call('HDEL', key, 'lease_until')
     for i = 2, 5 do redis.call('ZREM', KEYS[i], ARGV[1]) end
     redis.call('ZADD', KEYS[6], ARGV[5], ARGV[1])
+    redis.call('LPUSH', KEYS[8], '1')
+    redis.call('LTRIM', KEYS[8], 0, tonumber(ARGV[8]) - 1)
 elseif mode == 'reschedule' then
     redis.call('HSET', key, 'owner', '', 'due_at', ARGV[6])
     redis.call('HDEL', key, 'lease_until')
@@ -370,32 +373,24 @@ class RedisQueue(Queue):
                 if batch < PRUNE_BATCH:
                     return pruned
 
-    def _soonest(self) -> float | None:
-        """When something is next claimable: now if ``ready`` holds any, else the first due time or lease end."""
+    def _outlook(self, now: float) -> Outlook:
+        live = f"({now!r}"
         with self._guard("look for due items") as client:
             pipe = client.pipeline(transaction=True)
             pipe.zcard(self._ready)
             pipe.zrange(self._delayed, 0, 0, withscores=True)
             pipe.zrange(self._leased, 0, 0, withscores=True)
-            ready, delayed, leased = pipe.execute()
-        if ready:
-            return float("-inf")
-        return min((float(score) for _, score in delayed + leased), default=None)
+            pipe.zcount(self._leased, live, "+inf")
+            pipe.zrangebyscore(self._leased, live, "+inf", start=0, num=1, withscores=True)
+            ready, delayed, leased, in_flight, next_live = pipe.execute()
+        # What sits in ready is claimable now; otherwise the first due time or lease end (lapsed or not).
+        soonest = float("-inf") if ready else min((float(score) for _, score in delayed + leased), default=None)
+        return Outlook(soonest, int(in_flight), float(next_live[0][1]) if next_live else None)
 
-    def wait(self, timeout: float) -> bool:
-        give_up = time.monotonic() + max(0.0, timeout)
-        while True:
-            soonest = self._soonest()
-            now = self._clock()
-            if soonest is not None and soonest <= now:
-                return True
-            remaining = give_up - time.monotonic()
-            if remaining <= 0:
-                return False
-            block = min(remaining, MAX_BLOCK) if soonest is None else min(remaining, MAX_BLOCK, soonest - now)
-            with self._guard("wait for items"):
-                # A token means a put or a release happened: look again rather than assume it is due.
-                self._blocking.blpop([self._wake], timeout=max(block, _MIN_BLOCK))
+    def _pause(self, seconds: float) -> None:
+        with self._guard("wait for items"):
+            # A token means a put, release or settle happened: the caller looks again rather than assume.
+            self._blocking.blpop([self._wake], timeout=max(min(seconds, MAX_BLOCK), _MIN_BLOCK))
 
     def durability(self) -> Durability:
         settings: dict[str, str] = {}

@@ -13,6 +13,7 @@ from zoho_gateway.state.queue import (
     Claimed,
     Clock,
     Durability,
+    Outlook,
     Queue,
     QueueItem,
     QueueItemExists,
@@ -83,7 +84,12 @@ _SETTLE = "UPDATE state_queue SET record = ?, owner = '', lease_until = NULL, se
 _RESCHEDULE = "UPDATE state_queue SET record = ?, owner = '', lease_until = NULL, due_at = ? WHERE ref = ?"
 _RENEW = "UPDATE state_queue SET record = ?, lease_until = ? WHERE ref = ?"
 _REPLACE = "UPDATE state_queue SET record = ? WHERE ref = ?"
-_SOONEST = "SELECT min(CASE WHEN owner = '' THEN due_at ELSE lease_until END) FROM state_queue WHERE settled_at IS NULL"
+_OUTLOOK = (
+    "SELECT min(CASE WHEN owner = '' THEN due_at ELSE lease_until END),"
+    f" ({_IN_FLIGHT}),"
+    " (SELECT min(lease_until) FROM state_queue WHERE owner <> '' AND settled_at IS NULL AND lease_until > ?1)"
+    " FROM state_queue WHERE settled_at IS NULL"
+)
 
 
 class SQLiteQueue(Queue):
@@ -316,21 +322,14 @@ class SQLiteQueue(Queue):
                 ).fetchall()
             )
 
-    def wait(self, timeout: float) -> bool:
-        # Another process's put reaches us only through the file, so this polls; the pause is bounded
-        # by the soonest due time or lease end, so an item due in 50 ms is not slept through.
-        give_up = time.monotonic() + max(0.0, timeout)
-        while True:
-            with self._guard("look for due items") as conn:
-                (soonest,) = conn.execute(_SOONEST).fetchone()
-            now = self._clock()
-            if soonest is not None and soonest <= now:
-                return True
-            remaining = give_up - time.monotonic()
-            if remaining <= 0:
-                return False
-            pause = min(remaining, self._wait_poll)
-            time.sleep(pause if soonest is None else min(pause, soonest - now))
+    def _outlook(self, now: float) -> Outlook:
+        with self._guard("look for due items") as conn:
+            soonest, in_flight, next_lease_end = conn.execute(_OUTLOOK, (now,)).fetchone()
+        return Outlook(soonest, int(in_flight), next_lease_end)
+
+    def _pause(self, seconds: float) -> None:
+        # Another process's put reaches this one only through the file: look again after a short nap.
+        time.sleep(min(seconds, self._wait_poll))
 
     def durability(self) -> Durability:
         with self._guard("read its settings") as conn:
