@@ -26,6 +26,7 @@ import pytest
 
 from tests.redis_server import _answers_ping, _free_port, redis_url  # noqa: F401
 from zoho_gateway.state import (
+    Claimed,
     MemoryQueue,
     Queue,
     QueueItemExists,
@@ -115,12 +116,19 @@ def _in_threads(count: int, work: Callable[[int], Any]) -> list[Any]:
         return [future.result() for future in futures]
 
 
+def _claim(queue: Queue, owner: str, *, lease: float = LEASE, max_in_flight: int | None = None) -> Claimed:
+    """A claim that the test expects to succeed."""
+    claimed = queue.claim(owner, lease=lease, max_in_flight=max_in_flight)
+    assert claimed is not None, "nothing was claimable"
+    return claimed
+
+
 def _drain(queue: Queue, owner: str) -> list[str]:
     """Claim until nothing is claimable, settling each item; the refs this owner got."""
     got = []
     while (item := queue.claim(owner, lease=LEASE)) is not None:
         got.append(item.ref)
-        assert queue.update(item.ref, b"done", owner=owner, settled=True)
+        assert queue.update(item.ref, b"done", owner=item.owner, settled=True)
     return got
 
 
@@ -142,9 +150,9 @@ def test_claims_the_oldest_due_item_first(queue: Queue, clock: FakeClock) -> Non
     queue.put("later", b"a", due_at=clock.now + 10)
     queue.put("first", b"b")
     queue.put("second", b"c", due_at=clock.now - 5)  # due earlier, but put later: put order decides
-    got = queue.claim("w", lease=LEASE)
-    assert got is not None
-    assert (got.ref, got.record, got.owner, got.attempt, got.lapsed) == ("first", b"b", "w", 1, False)
+    got = _claim(queue, "w")
+    assert (got.ref, got.record, got.attempt, got.lapsed) == ("first", b"b", 1, False)
+    assert got.owner.startswith("w")
     assert got.put_at == clock.now and got.lease_until == clock.now + LEASE
     second = queue.claim("w", lease=LEASE)
     assert second is not None and second.ref == "second"
@@ -178,12 +186,12 @@ def test_max_in_flight_caps_live_leases(queue: Queue, clock: FakeClock) -> None:
     assert queue.claim("w", lease=10, max_in_flight=2) is not None
     assert queue.claim("w", lease=20, max_in_flight=2) is not None
     assert queue.claim("w", lease=LEASE, max_in_flight=2) is None  # two sends in flight already
-    assert queue.claim("w", lease=LEASE, max_in_flight=3) is not None
-    assert queue.update("c", b"", owner="w", settled=True)
+    c = _claim(queue, "w", max_in_flight=3)
+    assert queue.update("c", b"", owner=c.owner, settled=True)
     clock.advance(10)  # a's lease lapsed: its holder is presumed dead, and no longer counts
     assert queue.stats().in_flight == 1
-    taken = queue.claim("w2", lease=LEASE, max_in_flight=2)
-    assert taken is not None and (taken.ref, taken.lapsed) == ("a", True)
+    taken = _claim(queue, "w2", max_in_flight=2)
+    assert (taken.ref, taken.lapsed) == ("a", True)
     assert queue.claim("w2", lease=LEASE, max_in_flight=2) is None
     with pytest.raises(ValueError):
         queue.claim("w", lease=LEASE, max_in_flight=0)
@@ -206,7 +214,7 @@ def test_max_in_flight_holds_under_16_threads(queue: Queue) -> None:
                 most[0] = max(most[0], holding[0])
             with lock:
                 holding[0] -= 1
-            assert queue.update(item.ref, b"done", owner=f"thread-{i}", settled=True)
+            assert queue.update(item.ref, b"done", owner=item.owner, settled=True)
             delivered += 1
         return delivered
 
@@ -217,66 +225,77 @@ def test_max_in_flight_holds_under_16_threads(queue: Queue) -> None:
 
 def test_a_lapsed_lease_goes_to_another_claimer_flagged(queue: Queue, clock: FakeClock) -> None:
     queue.put("r", b"accepted")
-    first = queue.claim("dead", lease=LEASE)
-    assert first is not None and first.attempt == 1 and not first.lapsed
-    assert queue.update("r", b"sending", owner="dead")  # the recovery point before the send
+    first = _claim(queue, "dead")
+    assert first.attempt == 1 and not first.lapsed
+    assert first.owner.startswith("dead")
+    assert queue.update("r", b"sending", owner=first.owner)  # the recovery point before the send
     clock.advance(LEASE - 1)
     assert queue.claim("alive", lease=LEASE) is None  # the lease still holds
     clock.advance(1)
-    second = queue.claim("alive", lease=LEASE)
-    assert second is not None
+    second = _claim(queue, "alive")
     assert (second.ref, second.record, second.attempt, second.lapsed) == ("r", b"sending", 2, True)
     # The first holder waking up late is refused, and changes nothing.
-    assert not queue.update("r", b"created by the dead", owner="dead", settled=True)
-    assert not queue.update("r", b"rescheduled by the dead", owner="dead", due_at=clock.now)
+    assert not queue.update("r", b"created by the dead", owner=first.owner, settled=True)
+    assert not queue.update("r", b"rescheduled by the dead", owner=first.owner, due_at=clock.now)
     assert queue.get("r") == b"sending"
-    assert queue.update("r", b"created", owner="alive", settled=True)
+    assert queue.update("r", b"created", owner=second.owner, settled=True)
     assert queue.get("r") == b"created"
+
+
+def test_a_new_claim_under_the_same_label_is_a_new_holder(queue: Queue, clock: FakeClock) -> None:
+    # A deliverer restarted with the same host and pid, or one that stalled and claimed again, must
+    # not be able to report back on a claim it no longer holds.
+    queue.put("r", b"")
+    stalled = _claim(queue, "host-1:pid-7")
+    clock.advance(LEASE)
+    fresh = _claim(queue, "host-1:pid-7")
+    assert fresh.lapsed and fresh.owner != stalled.owner
+    assert not queue.update("r", b"stale answer", owner=stalled.owner, settled=True)
+    assert queue.update("r", b"created", owner=fresh.owner, settled=True)
 
 
 def test_a_lapsed_lease_nobody_took_still_belongs_to_its_holder(queue: Queue, clock: FakeClock) -> None:
     queue.put("r", b"")
-    assert queue.claim("slow", lease=LEASE) is not None
+    slow = _claim(queue, "slow")
     clock.advance(LEASE + 60)
-    assert queue.update("r", b"created", owner="slow", settled=True)
+    assert queue.update("r", b"created", owner=slow.owner, settled=True)
     assert queue.claim("other", lease=LEASE) is None
 
 
 def test_reschedule_releases_the_claim_until_the_new_due_time(queue: Queue, clock: FakeClock) -> None:
     queue.put("r", b"v1")
-    assert queue.claim("w", lease=LEASE) is not None
-    assert queue.update("r", b"v2", owner="w", due_at=clock.now + 8)
-    assert not queue.update("r", b"v3", owner="w")  # released: no longer this owner's
+    first = _claim(queue, "w")
+    assert queue.update("r", b"v2", owner=first.owner, due_at=clock.now + 8)
+    assert not queue.update("r", b"v3", owner=first.owner)  # released: no longer this holder's
     assert queue.claim("w", lease=LEASE) is None
     clock.advance(8)
-    again = queue.claim("other", lease=LEASE)
-    assert again is not None
+    again = _claim(queue, "other")
     # A released claim is not a lapsed one: the holder reported back.
     assert (again.record, again.attempt, again.lapsed) == (b"v2", 2, False)
 
 
 def test_an_update_without_due_time_keeps_the_claim_and_may_renew_it(queue: Queue, clock: FakeClock) -> None:
     queue.put("r", b"accepted")
-    assert queue.claim("w", lease=10) is not None
+    held = _claim(queue, "w", lease=10)
     clock.advance(9)
-    assert queue.update("r", b"sending", owner="w", lease=10)  # renewed to now + 10
+    assert queue.update("r", b"sending", owner=held.owner, lease=10)  # renewed to now + 10
     clock.advance(9)
     assert queue.claim("other", lease=LEASE) is None  # past the first lease, inside the renewed one
-    assert queue.update("r", b"still sending", owner="w")
+    assert queue.update("r", b"still sending", owner=held.owner)
     assert queue.get("r") == b"still sending"
     clock.advance(1)
-    taken = queue.claim("other", lease=LEASE)
-    assert taken is not None and taken.lapsed and taken.record == b"still sending"
+    taken = _claim(queue, "other")
+    assert taken.lapsed and taken.record == b"still sending"
 
 
 def test_settle_keeps_the_record_until_pruned(queue: Queue, clock: FakeClock) -> None:
     queue.put("r", b"accepted")
     queue.put("keep", b"accepted")
-    assert queue.claim("w", lease=LEASE) is not None
+    held = _claim(queue, "w")
     settled_at = clock.now
-    assert queue.update("r", b"created", owner="w", settled=True)
+    assert queue.update("r", b"created", owner=held.owner, settled=True)
     assert queue.get("r") == b"created"
-    assert not queue.update("r", b"again", owner="w", settled=True)  # settled: nobody holds it now
+    assert not queue.update("r", b"again", owner=held.owner, settled=True)  # settled: nobody holds it now
     clock.advance(3600)
     assert [item.ref for item in iter(lambda: queue.claim("w", lease=LEASE), None)] == ["keep"]
     assert queue.prune(settled_before=settled_at) == 0  # strictly before
@@ -296,13 +315,13 @@ def test_stats_count_pending_items_and_date_the_oldest(queue: Queue, clock: Fake
     queue.put("c", b"")
     stats = queue.stats()
     assert (stats.pending, stats.oldest_pending_put_at) == (3, first_put)
-    claimed = queue.claim("w", lease=LEASE)
-    assert claimed is not None and claimed.ref == "a"
+    claimed = _claim(queue, "w")
+    assert claimed.ref == "a"
     stats = queue.stats()
     assert (stats.pending, stats.in_flight) == (3, 1)  # a claimed item is still pending
     clock.advance(LEASE)
     assert queue.stats().in_flight == 0  # its lease lapsed: nobody is delivering it
-    assert queue.update("a", b"", owner="w", settled=True)
+    assert queue.update("a", b"", owner=claimed.owner, settled=True)
     stats = queue.stats()
     assert (stats.pending, stats.in_flight, stats.oldest_pending_put_at) == (2, 0, first_put + 5)
 
@@ -311,13 +330,13 @@ def test_list_items_in_put_order_with_paging(queue: Queue, clock: FakeClock) -> 
     for ref in ("a", "b", "c", "d"):
         queue.put(ref, ref.encode(), due_at=clock.now + 1)
         clock.advance(1)
-    claimed = queue.claim("w", lease=LEASE)
-    assert claimed is not None and claimed.ref == "a"
+    claimed = _claim(queue, "w")
+    assert claimed.ref == "a"
     assert queue.update("b", b"b-done", owner=None, settled=True)
     everything = queue.list_items()
     assert [item.ref for item in everything] == ["a", "b", "c", "d"]
     a, b = everything[0], everything[1]
-    assert (a.owner, a.claims, a.lease_until, a.pending) == ("w", 1, clock.now + LEASE, True)
+    assert (a.owner, a.claims, a.lease_until, a.pending) == (claimed.owner, 1, clock.now + LEASE, True)
     assert (b.record, b.pending, b.settled_at, b.owner) == (b"b-done", False, clock.now, "")
     assert [item.ref for item in queue.list_items(pending_only=True)] == ["a", "c", "d"]
     page = queue.list_items(limit=2)
@@ -332,11 +351,11 @@ def test_list_items_in_put_order_with_paging(queue: Queue, clock: FakeClock) -> 
 def test_delete_removes_an_item_in_any_state(queue: Queue) -> None:
     queue.put("r", b"")
     queue.put("s", b"")
-    assert queue.claim("w", lease=LEASE) is not None
+    held = _claim(queue, "w")
     assert queue.delete("r")
     assert not queue.delete("r")
     assert queue.get("r") is None
-    assert not queue.update("r", b"", owner="w", settled=True)  # the holder learns it was dropped
+    assert not queue.update("r", b"", owner=held.owner, settled=True)  # the holder learns it was dropped
     assert queue.stats().pending == 1
     queue.put("r", b"put again")  # goes to the back of the queue
     assert [item.ref for item in iter(lambda: queue.claim("w", lease=LEASE), None)] == ["s", "r"]
@@ -350,9 +369,9 @@ def test_operator_updates_touch_only_items_at_rest(queue: Queue, clock: FakeCloc
     assert not queue.update("r", b"operator", owner=None, settled=True)  # a claim is open
     clock.advance(LEASE * 2)
     assert not queue.update("r", b"operator", owner=None, settled=True)  # lapsed, but still open
-    taken = queue.claim("w2", lease=LEASE)
-    assert taken is not None and taken.lapsed
-    assert queue.update("r", b"failed", owner="w2", settled=True)
+    taken = _claim(queue, "w2")
+    assert taken.lapsed
+    assert queue.update("r", b"failed", owner=taken.owner, settled=True)
     assert not queue.update("r", b"retry", owner=None, due_at=clock.now)  # settled is for good
     assert queue.update("r", b"failed, annotated", owner=None)
     assert queue.get("r") == b"failed, annotated"
@@ -365,8 +384,7 @@ def test_wait_says_whether_something_is_claimable(queue: Queue, clock: FakeClock
     assert queue.wait(0.05) is False  # the clock stands still, so "later" never falls due
     queue.put("now", b"")
     assert queue.wait(0) is True
-    claimed = queue.claim("w", lease=LEASE)
-    assert claimed is not None and claimed.ref == "now"
+    assert _claim(queue, "w").ref == "now"
     assert queue.wait(0) is False
     clock.advance(LEASE)  # the lease lapses before "later" falls due
     assert queue.wait(0) is True
@@ -375,21 +393,20 @@ def test_wait_says_whether_something_is_claimable(queue: Queue, clock: FakeClock
 def test_wait_under_a_full_cap_waits_for_a_slot(queue: Queue, clock: FakeClock) -> None:
     queue.put("a", b"")
     queue.put("b", b"")
-    first = queue.claim("w", lease=10, max_in_flight=1)
-    assert first is not None
+    first = _claim(queue, "w", lease=10, max_in_flight=1)
     assert queue.wait(0) is True  # without a cap, "b" is claimable
     assert queue.wait(0.05, max_in_flight=1) is False  # with one, it waits for the slot
     clock.advance(10)
     assert queue.wait(0, max_in_flight=1) is True  # the lease lapsed: "a" is claimable again
     clock.advance(-10)
-    assert queue.update("a", b"", owner="w", settled=True)
+    assert queue.update("a", b"", owner=first.owner, settled=True)
     assert queue.wait(0, max_in_flight=1) is True  # the holder reported back: the slot is free
 
 
 def test_wait_under_a_full_cap_wakes_on_a_settle(queue: Queue) -> None:
     queue.put("a", b"")
     queue.put("b", b"")
-    assert queue.claim("w", lease=LEASE, max_in_flight=1) is not None
+    held = _claim(queue, "w", max_in_flight=1)
     started = threading.Event()
     answers: list[bool] = []
 
@@ -400,7 +417,7 @@ def test_wait_under_a_full_cap_wakes_on_a_settle(queue: Queue) -> None:
     thread = threading.Thread(target=waiter)
     thread.start()
     started.wait()
-    assert queue.update("a", b"", owner="w", settled=True)
+    assert queue.update("a", b"", owner=held.owner, settled=True)
     thread.join(30)
     assert answers == [True]
 
@@ -598,6 +615,14 @@ def test_redis_with_aof_everysec_meets_the_guarantee(tmp_path: Path) -> None:
     assert facts["survives_store_restart"] is True
     assert facts["survives_power_cut"] is False and "1 s" in facts["loss_window"]
     assert facts["warning"] is None
+
+
+def test_redis_that_may_evict_queue_keys_is_flagged(tmp_path: Path) -> None:
+    args = ("--appendonly", "yes", "--appendfsync", "always", "--maxmemory-policy", "allkeys-lru")
+    with _redis_server(tmp_path / "lru", *args) as (url, _):
+        facts = RedisQueue(url).durability()
+    assert facts["survives_power_cut"] is True and facts["loss_window"] == "none"
+    assert facts["warning"] is not None and "allkeys-lru" in facts["warning"]
 
 
 def test_redis_that_refuses_config_is_unknown(tmp_path: Path) -> None:

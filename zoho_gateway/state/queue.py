@@ -24,12 +24,13 @@ by ``d`` seconds sees leases lapse ``d`` seconds early.
 from __future__ import annotations
 
 import abc
+import secrets
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TypedDict
 
-#: The clock every backend reads unless a test injects another.
+#: A wall-clock source, seconds since the epoch: ``time.time`` unless a test injects another.
 Clock = Callable[[], float]
 
 
@@ -43,10 +44,11 @@ class QueueItemExists(Exception):
 
 @dataclass(frozen=True)
 class Claimed:
-    """An item handed to ``owner`` until ``lease_until``; report back with ``update(..., owner=owner)``."""
+    """An item handed out until ``lease_until``; report back with ``update(..., owner=claimed.owner)``."""
 
     ref: str
     record: bytes
+    #: this claim's holder: the label given to ``claim`` plus a part unique to this claim
     owner: str
     #: how many times the item has been claimed, this claim included (1 on the first claim)
     attempt: int
@@ -141,6 +143,16 @@ def check_owner(owner: str) -> str:
     return owner
 
 
+def new_holder(owner: str) -> str:
+    """The holder of one claim: the caller's label (for operators) and a random part.
+
+    Unique per claim, so that a deliverer that stalled past its lease can never report back on a later
+    claim of the same item, even one made under the same label (itself, or the same host and pid
+    after a restart).
+    """
+    return f"{check_owner(owner)}#{secrets.token_hex(6)}"
+
+
 def check_lease(lease: float) -> float:
     if lease <= 0:
         raise ValueError("lease must be positive seconds")
@@ -191,11 +203,16 @@ class Queue(abc.ABC):
 
         Durable when it returns, as far as ``durability()`` says. Raises ``QueueItemExists`` when
         ``ref`` is already held, pending or settled (until pruned or deleted): a put never replaces.
+        After ``StoreUnavailable`` the item may or may not have been stored (a reply can be lost after
+        the write): put again, and read ``QueueItemExists`` as "the first put landed".
         """
 
     @abc.abstractmethod
     def claim(self, owner: str, *, lease: float, max_in_flight: int | None = None) -> Claimed | None:
-        """Atomically take the oldest (by put order) claimable item for ``owner`` for ``lease`` seconds.
+        """Atomically take the oldest (by put order) claimable item for ``lease`` seconds.
+
+        ``owner`` labels the claimer (host, process, deliverer) for operators; the claim's own holder
+        id, ``Claimed.owner``, adds a part unique to this claim, and is what ``update`` checks.
 
         Claimable: pending and either at rest with ``due_at <= now``, or claimed under a lease that has
         lapsed (whatever its due time). While a lease holds, no other claimer (thread, process, host)
@@ -221,9 +238,10 @@ class Queue(abc.ABC):
         - neither: keep the claim (a recovery point written before a send); ``lease=s`` renews it to
           ``now + s``.
 
-        ``owner`` is the claim holder. The update is refused (False, nothing changes) when ``owner`` no
-        longer holds the claim: the item was claimed by another after the lease lapsed, or released, or
-        settled. A lapsed lease nobody took over yet still belongs to its holder. ``owner=None`` is an
+        ``owner`` is the claim's holder, ``Claimed.owner``. The update is refused (False, nothing
+        changes) when ``owner`` no longer holds the claim: the item was claimed by another after the
+        lease lapsed, or released, or settled. A lapsed lease nobody took over yet still belongs to its
+        holder. ``owner=None`` is an
         operator's write: refused while any claim is open (lapsed or not), and a settled item can only
         have its record replaced, never be rescheduled. False also when ``ref`` is absent.
         """

@@ -18,9 +18,9 @@ from zoho_gateway.state.queue import (
     check_cap,
     check_lease,
     check_limit,
-    check_owner,
     check_ref,
     check_update,
+    new_holder,
 )
 
 
@@ -67,7 +67,7 @@ class MemoryQueue(Queue):
             self._cond.notify_all()
 
     def claim(self, owner: str, *, lease: float, max_in_flight: int | None = None) -> Claimed | None:
-        check_owner(owner)
+        holder = new_holder(owner)
         check_lease(lease)
         check_cap(max_in_flight)
         with self._cond:
@@ -77,9 +77,9 @@ class MemoryQueue(Queue):
             for ref, item in self._items.items():
                 if item.settled_at is None and item.ready_at() <= now:
                     lapsed = bool(item.owner)
-                    item.owner, item.lease_until = owner, now + lease
+                    item.owner, item.lease_until = holder, now + lease
                     item.claims += 1
-                    return Claimed(ref, item.record, owner, item.claims, lapsed, item.put_at, item.lease_until)
+                    return Claimed(ref, item.record, holder, item.claims, lapsed, item.put_at, item.lease_until)
         return None
 
     def update(

@@ -50,9 +50,9 @@ from zoho_gateway.state.queue import (
     check_cap,
     check_lease,
     check_limit,
-    check_owner,
     check_ref,
     check_update,
+    new_holder,
 )
 from zoho_gateway.state.redis import BREAKER_COOLDOWN, CONNECT_TIMEOUT, HEALTH_CHECK_INTERVAL, SOCKET_TIMEOUT
 
@@ -267,19 +267,19 @@ class RedisQueue(Queue):
             raise QueueItemExists(ref)
 
     def claim(self, owner: str, *, lease: float, max_in_flight: int | None = None) -> Claimed | None:
-        check_owner(owner)
+        holder = new_holder(owner)
         lease = check_lease(lease)
         cap = "" if check_cap(max_in_flight) is None else str(max_in_flight)
         now = self._clock()
         lease_until = now + lease
         keys = [self._ready, self._delayed, self._leased]
-        args: list[str | float] = [now, owner, lease_until, self._item_prefix, PROMOTE_BATCH, cap]
+        args: list[str | float] = [now, holder, lease_until, self._item_prefix, PROMOTE_BATCH, cap]
         with self._guard("claim an item"):
             taken = self._claim(keys=keys, args=args)
         if not taken:
             return None
         ref, record, claims, lapsed, put_at = taken
-        return Claimed(ref.decode(), bytes(record), owner, int(claims), bool(lapsed), float(put_at), lease_until)
+        return Claimed(ref.decode(), bytes(record), holder, int(claims), bool(lapsed), float(put_at), lease_until)
 
     def update(
         self,
@@ -396,7 +396,7 @@ class RedisQueue(Queue):
         settings: dict[str, str] = {}
         with self._guard("read its persistence settings") as client:
             try:
-                for name in ("appendonly", "appendfsync", "save"):
+                for name in ("appendonly", "appendfsync", "save", "maxmemory-policy"):
                     settings.update({str(k): str(v) for k, v in client.config_get(name).items()})
             except redis.ResponseError:
                 # Managed services rename or refuse CONFIG; then nobody here can know.
@@ -417,11 +417,13 @@ _NEEDS = "appendonly yes with appendfsync everysec or always"
 
 
 def _redis_durability(settings: dict[str, str]) -> Durability:
-    """Judge what an accepted item survives from Redis's persistence settings (empty: CONFIG refused).
+    """Judge what an accepted item survives from Redis's settings (empty: CONFIG refused).
 
     Redis appends each write to the AOF before it answers, so with ``appendonly yes`` a crash of the
     Redis process loses nothing; ``appendfsync`` decides what a power cut (or kernel crash) loses.
-    Without AOF, RDB snapshots (``save``) keep only what existed at the last snapshot.
+    Without AOF, RDB snapshots (``save``) keep only what existed at the last snapshot. Apart from
+    persistence, an ``allkeys-*`` eviction policy may drop queue keys (they carry no TTL, so the
+    ``volatile-*`` policies never touch them).
     """
     facts: Durability = {
         "backend": "redis",
@@ -435,26 +437,31 @@ def _redis_durability(settings: dict[str, str]) -> Durability:
     }
     if "appendonly" not in settings:
         return facts
+    problems = []
     fsync = settings.get("appendfsync", "")
     if settings["appendonly"] == "yes":
         facts["survives_store_restart"] = True
         facts["survives_power_cut"] = fsync == "always"
         if fsync == "always":
             facts["loss_window"] = "none"
-            facts["warning"] = None
         elif fsync == "everysec":
-            # Redis postpones the write by up to another second when a previous fsync is slow.
-            facts["loss_window"] = "up to 1 s of writes (2 s on a stalled disk) on a power cut; none on a Redis crash"
-            facts["warning"] = None
+            # Redis postpones its write by up to another second while a previous fsync is still running.
+            facts["loss_window"] = (
+                "up to 1 s of writes on a power cut or OS crash; none on a Redis crash unless its disk stalls"
+            )
         else:
             facts["loss_window"] = "writes the OS had not flushed (often 30 s) on a power cut; none on a Redis crash"
-            facts["warning"] = f"Redis runs with appendfsync {fsync or 'unknown'}; queued items need {_NEEDS}"
-        return facts
-    facts["survives_power_cut"] = False
-    facts["survives_store_restart"] = False
-    if settings.get("save"):
-        facts["loss_window"] = "everything since the last RDB snapshot, on any Redis crash or power cut"
+            problems.append(f"Redis runs with appendfsync {fsync or 'unknown'}; queued items need {_NEEDS}")
     else:
-        facts["loss_window"] = "everything, on any Redis restart"
-    facts["warning"] = f"Redis runs without AOF (appendonly no); queued items need {_NEEDS}"
+        facts["survives_power_cut"] = False
+        facts["survives_store_restart"] = False
+        if settings.get("save"):
+            facts["loss_window"] = "everything since the last RDB snapshot, on any Redis crash or power cut"
+        else:
+            facts["loss_window"] = "everything, on any Redis restart"
+        problems.append(f"Redis runs without AOF (appendonly no); queued items need {_NEEDS}")
+    policy = settings.get("maxmemory-policy", "")
+    if policy.startswith("allkeys"):
+        problems.append(f"Redis may evict queued items under memory pressure (maxmemory-policy {policy})")
+    facts["warning"] = "; ".join(problems) or None
     return facts

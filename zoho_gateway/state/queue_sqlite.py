@@ -21,9 +21,9 @@ from zoho_gateway.state.queue import (
     check_cap,
     check_lease,
     check_limit,
-    check_owner,
     check_ref,
     check_update,
+    new_holder,
 )
 from zoho_gateway.state.sqlite import BUSY_TIMEOUT, MAX_IDLE, _Pool
 
@@ -234,7 +234,7 @@ class SQLiteQueue(Queue):
             raise QueueItemExists(ref)
 
     def claim(self, owner: str, *, lease: float, max_in_flight: int | None = None) -> Claimed | None:
-        check_owner(owner)
+        holder = new_holder(owner)
         lease = check_lease(lease)
         check_cap(max_in_flight)
         with self._guard("claim an item") as conn, self._immediate(conn):
@@ -247,8 +247,8 @@ class SQLiteQueue(Queue):
                 return None
             position, previous_owner = oldest
             lease_until = now + lease
-            ref, record, claims, put_at = conn.execute(_TAKE, (owner, lease_until, position)).fetchone()
-        return Claimed(ref, bytes(record), owner, int(claims), previous_owner != "", float(put_at), lease_until)
+            ref, record, claims, put_at = conn.execute(_TAKE, (holder, lease_until, position)).fetchone()
+        return Claimed(ref, bytes(record), holder, int(claims), previous_owner != "", float(put_at), lease_until)
 
     def update(
         self,
