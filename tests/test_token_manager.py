@@ -13,6 +13,7 @@ import dataclasses
 import functools
 import logging
 import math
+import socket
 import threading
 import uuid
 from collections.abc import Callable, Iterator
@@ -296,15 +297,19 @@ def test_a_slow_mint_stalls_neither_other_workers_nor_other_threads_holding_a_va
 
     with ThreadPoolExecutor(max_workers=1) as pool:
         renewal = pool.submit(renewing.current)
-        while token_calls(sandbox)[1] < 2:  # the renewal has reached the token endpoint and waits there
+        for _ in range(500):  # until the renewal has reached the token endpoint, where it waits
+            if token_calls(sandbox)[1] == 2:
+                break
             threading.Event().wait(0.01)
+        else:
+            pytest.fail("the renewal never reached the token endpoint")
         # Meanwhile another worker, and another thread of the renewing one, get the valid token at once.
         assert other.current() == Renewal(token, minted=False)
         assert renewing.current() == Renewal(token, minted=False)
         assert not renewal.done()
         fresh = renewal.result(timeout=10)
     assert fresh.minted and fresh.token != token
-    time_.advance(31.0)  # the other worker re-checks the store shortly and adopts the new token
+    time_.advance(TokenSettings().recheck_interval)  # the other worker re-checks the store and adopts it
     assert other.current() == Renewal(fresh.token, minted=False)
     assert token_calls(sandbox) == (2, 2)
 
@@ -356,3 +361,34 @@ def test_a_burst_of_401s_for_one_token_mints_one_replacement(
     # A late 401 for the old token changes nothing.
     assert workers[1].replace(rejected) == Renewal(renewals[0].token, minted=False)
     assert token_calls(sandbox) == (2, 2)
+
+
+# --- without the shared store -----------------------------------------------------------------------------
+
+
+def test_without_the_store_a_process_serves_its_copy_and_mints_on_its_own_rarely(
+    sandbox: Sandbox, make_manager: Callable[..., TokenManager], time_: FakeClock
+) -> None:
+    with socket.socket() as probe:  # a port nobody listens on: every store call is refused at once
+        probe.bind(("127.0.0.1", 0))
+        dead = RedisStore(f"redis://127.0.0.1:{probe.getsockname()[1]}/0")
+    settings = TokenSettings()
+    manager = make_manager(dead)
+    first = manager.current()
+    assert first.minted  # nothing to share it with, so this process mints for itself
+    assert manager.readiness() == (True, {"state": "unavailable", "token": "valid"})
+    time_.advance(LIFETIME - settings.local_mint_lead - 1)
+    assert manager.current() == Renewal(first.token, minted=False)  # served late into its life, not renewed
+    assert token_calls(sandbox) == (1, 1)
+
+    # Zoho refuses it: one local mint is allowed per interval, and the interval since the first has passed.
+    second = manager.replace(first.token)
+    assert second.minted and second.token != first.token
+    # Refused again at once: the storm guard says no, so the client gets a 503 rather than a third mint.
+    with pytest.raises(ZohoTokenUnavailable):
+        manager.replace(second.token)
+    assert token_calls(sandbox) == (2, 2)
+    time_.advance(settings.local_mint_interval)
+    assert manager.replace(second.token).minted
+    assert token_calls(sandbox) == (3, 3)
+    dead.close()
