@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import redis
 
 from tests.redis_server import _answers_ping, _free_port, redis_url  # noqa: F401
 from zoho_gateway.state import (
@@ -566,6 +567,45 @@ def test_sqlite_queue_shares_the_state_file_and_syncs_fully(tmp_path: Path) -> N
     queue.close()
 
 
+_GREENLETS = """
+import os, sys
+from gevent import monkey
+monkey.patch_all()
+import gevent
+from zoho_gateway.state.queue_sqlite import SQLiteQueue
+queue = SQLiteQueue(sys.argv[1])
+def deliver(i):
+    queue.put(f"ref-{i}", b"")
+    claimed = queue.claim(f"greenlet-{i}", lease=30)
+    assert claimed is not None and queue.update(claimed.ref, b"done", owner=claimed.owner, settled=True)
+for batch in range(5):
+    gevent.joinall([gevent.spawn(deliver, batch * 100 + i) for i in range(100)], raise_error=True)
+def target(fd):
+    try:
+        return os.readlink(f"/proc/self/fd/{fd}")
+    except OSError:  # the directory listing's own descriptor, closed by now
+        return ""
+links = [target(fd) for fd in os.listdir("/proc/self/fd")]
+print(len(queue.list_items(limit=1000)), queue.stats().pending, sum(link == queue.path for link in links))
+"""
+
+
+def test_sqlite_under_gevent_reuses_connections_across_greenlets(tmp_path: Path) -> None:
+    # Under the gevent worker each request is a new greenlet: the queue's pool must not open one
+    # connection per greenlet, as a threading.local would.
+    out = subprocess.run(
+        [sys.executable, "-c", _GREENLETS, str(tmp_path / "state.db")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=ROOT,
+    )
+    assert out.returncode == 0, out.stderr
+    items, pending, open_files = out.stdout.split()
+    assert (items, pending) == ("500", "0")
+    assert int(open_files) <= 2
+
+
 def test_sqlite_failures_become_store_unavailable(tmp_path: Path) -> None:
     with pytest.raises(StoreUnavailable) as caught:
         SQLiteQueue(tmp_path).put("r", b"secret record")  # a directory is not a database
@@ -654,6 +694,27 @@ def test_redis_with_aof_keeps_items_across_a_redis_crash(tmp_path: Path) -> None
         assert claimed is not None and claimed.ref == "waiting"
         assert queue.stats().pending == 2
         queue.close()
+
+
+def test_redis_wait_blocks_on_the_server_instead_of_polling(redis_url: str) -> None:  # noqa: F811
+    queue = RedisQueue(redis_url, namespace=f"test-{uuid.uuid4().hex}:")
+    watcher = redis.Redis.from_url(redis_url)
+    blocked_before = int(watcher.info("clients")["blocked_clients"])
+    answers: list[bool] = []
+    thread = threading.Thread(target=lambda: answers.append(queue.wait(30)))
+    thread.start()
+    # Wait (bounded) until the waiter sits in BLPOP on the server.
+    for _ in range(1000):
+        if int(watcher.info("clients")["blocked_clients"]) > blocked_before:
+            break
+        threading.Event().wait(0.01)
+    else:
+        pytest.fail("the waiter never blocked on the server")
+    queue.put("r", b"")
+    thread.join(30)
+    assert answers == [True]
+    watcher.close()
+    queue.close()
 
 
 def test_redis_failures_become_store_unavailable() -> None:

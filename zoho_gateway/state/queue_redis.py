@@ -19,7 +19,7 @@ Keys, under ``<namespace>{queue}:`` (one hash tag, so every key of the queue liv
 - ``all``         every item, scored by position (operator listing)
 - ``settled``     settled items, scored by settle time (prune)
 - ``position``    the put counter
-- ``wake``        a short list of tokens; idle deliverers BLPOP it, and every put or release pushes one
+- ``wake``        a short list of tokens; idle deliverers BLPOP it, and every put, release or settle pushes one
 
 The claim script first moves what became claimable (due items from ``delayed``, lapsed ones from
 ``leased``) into ``ready``, then pops the oldest. Everything one call changes is changed by one script,
