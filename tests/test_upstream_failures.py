@@ -180,11 +180,14 @@ def test_read_connection_dropped_once_is_retried(
 
 
 @pytest.mark.parametrize("kind", ["html", "garbage"])
-def test_html_or_garbage_is_502(kind: str, gateway: ThreadedGateway, sandbox: Sandbox, warm: str) -> None:
+def test_html_or_garbage_is_502_on_a_read_and_outcome_unknown_on_a_create(
+    kind: str, gateway: ThreadedGateway, sandbox: Sandbox, warm: str
+) -> None:
+    # A create's answer that cannot be read (HTML 502 from a proxy, garbage with 200) may follow a stored ticket.
     sandbox.fault(target="api", kind=kind)
     assert_error(get(gateway, warm), 502, "zoho_bad_response", retry_after=False)
     before = counters(sandbox)
-    assert_error(post(gateway), 502, "zoho_bad_response", retry_after=False)
+    assert_error(post(gateway), 504, "zoho_outcome_unknown", retry_after=False)
     assert delta(before, sandbox)["create_calls"] == 1  # never re-sent
 
 
@@ -196,9 +199,12 @@ def test_html_or_garbage_is_502(kind: str, gateway: ThreadedGateway, sandbox: Sa
         '"messages": [{"status_code": 4004, "type": "failed"}], "status": "failed"}}',
     ],
 )
-def test_zoho_500_is_502(body: str, gateway: ThreadedGateway, sandbox: Sandbox, warm: str) -> None:
+def test_zoho_500_is_502_on_a_read_and_outcome_unknown_on_a_create(
+    body: str, gateway: ThreadedGateway, sandbox: Sandbox, warm: str
+) -> None:
+    # A 500 after sending does not say whether Zoho stored the ticket first.
     sandbox.fault(target="api", kind="status", status=500, body=body)
-    result = assert_error(post(gateway), 502, "zoho_bad_response", retry_after=False)
+    result = assert_error(post(gateway), 504, "zoho_outcome_unknown", retry_after=False)
     assert result["details"].get("upstream_status") == 500
     assert_error(get(gateway, warm), 502, "zoho_bad_response", retry_after=False)
 

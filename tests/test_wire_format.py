@@ -29,6 +29,7 @@ from zoho_gateway.errors import (
     TicketNotFound,
     ZohoAuthFailed,
     ZohoBadResponse,
+    ZohoOutcomeUnknown,
     ZohoRateLimited,
     ZohoRejected,
     ZohoUnavailable,
@@ -41,7 +42,14 @@ from zoho_gateway.zoho.oauth import (
     TokenThrottled,
     ZohoOAuth,
 )
-from zoho_gateway.zoho.parser import TokenRejected, judge, parse_retry_after, request_entity, simplify
+from zoho_gateway.zoho.parser import (
+    TokenRejected,
+    created_entity,
+    judge,
+    parse_retry_after,
+    request_entity,
+    simplify,
+)
 from zoho_gateway.zoho.transform import LOOKUP_FIELDS, to_input_data, to_request_entity
 from zoho_gateway.zoho.transport import NoAnswer, NotSent, Response
 
@@ -171,6 +179,13 @@ class TestTransform:
         entity = to_request_entity(ticket)
         entity["request"]["priority"]["name"] = "changed"
         assert ticket == before
+
+    def test_udf_fields_carry_the_reference_and_are_left_out_when_empty(self) -> None:
+        ticket = {"subject": "s", "description": "d", "requester_email": "a@b.co"}
+        entity = to_request_entity(ticket, udf_fields={"udf_sline_1": "ref-1"})["request"]
+        assert entity["udf_fields"] == {"udf_sline_1": "ref-1"}
+        assert "udf_fields" not in to_request_entity(ticket, udf_fields={})["request"]
+        assert "udf_fields" not in to_request_entity(ticket)["request"]
 
 
 # ---- parser: successes ---------------------------------------------------------------------------
@@ -367,16 +382,54 @@ class TestFailures:
         assert err.retry_after == 5
 
     @pytest.mark.parametrize("payload", [b"", HTML_502, GARBAGE, body(RATE_LIMITED)])
-    @pytest.mark.parametrize("status", [503, 504])
-    def test_503_and_504_are_unavailable_whatever_the_body(self, status: int, payload: bytes) -> None:
-        err = raises(ZohoUnavailable, status, "zoho_unavailable", "create", payload, retry_after="3")
+    @pytest.mark.parametrize(("status", "operation"), [(503, "create"), (503, "get"), (503, "list"), (504, "get")])
+    def test_503_and_a_504_on_a_read_are_unavailable_whatever_the_body(
+        self, status: int, operation: parser.Operation, payload: bytes
+    ) -> None:
+        err = raises(ZohoUnavailable, status, "zoho_unavailable", operation, payload, retry_after="3")
         assert (err.status, err.code, err.retry_after) == (503, "zoho_unavailable", 3)
 
+    @pytest.mark.parametrize("payload", [b"", HTML_502, GARBAGE, body(RATE_LIMITED)])
+    def test_504_on_a_create_is_outcome_unknown_whatever_the_body(self, payload: bytes) -> None:
+        # A gateway time-out in front of Zoho may come after Zoho stored the ticket.
+        err = raises(ZohoOutcomeUnknown, 504, "zoho_outcome_unknown", "create", payload, retry_after="3")
+        assert err.retry_after is None and err.extra["upstream_status"] == 504
+
     @pytest.mark.parametrize("status", [200, 500, 502])
-    @pytest.mark.parametrize("operation", ["create", "get"])
-    def test_html_is_a_bad_response_502(self, status: int, operation: parser.Operation) -> None:
-        err = raises(ZohoBadResponse, status, "zoho_bad_response", operation, HTML_502)
+    def test_html_on_a_read_is_a_bad_response_502(self, status: int) -> None:
+        err = raises(ZohoBadResponse, status, "zoho_bad_response", "get", HTML_502)
         assert err.status == 502 and err.extra["upstream_status"] == status
+
+    @pytest.mark.parametrize("status", [200, 201, 500, 502])
+    def test_html_to_a_create_is_outcome_unknown(self, status: int) -> None:
+        # A 2xx that cannot be read, or a 5xx after sending: Zoho may hold the ticket.
+        err = raises(ZohoOutcomeUnknown, status, "zoho_outcome_unknown", "create", HTML_502)
+        assert err.status == 504 and err.extra["upstream_status"] == status
+
+    @pytest.mark.parametrize("status", [400, 404, 413])
+    def test_html_4xx_to_a_create_is_a_bad_response(self, status: int) -> None:
+        # A 4xx never stores a ticket: refused for good, not unknown.
+        raises(ZohoBadResponse, status, "zoho_bad_response", "create", HTML_502)
+
+    def test_408_to_a_create_is_unavailable(self) -> None:
+        # A proxy that timed out receiving the request passed nothing on: safe to send again.
+        raises(ZohoUnavailable, 408, "zoho_unavailable", "create", HTML_502)
+
+    @pytest.mark.parametrize("payload", [GARBAGE, b"null", b"[]", b'"ok"'])
+    def test_garbage_to_a_create_is_outcome_unknown(self, payload: bytes) -> None:
+        raises(ZohoOutcomeUnknown, 200, "zoho_outcome_unknown", "create", payload)
+
+    def test_json_without_response_status_to_a_create_is_outcome_unknown(self) -> None:
+        data = load("sdp_get_request.json")
+        del data["response_status"]
+        raises(ZohoOutcomeUnknown, 201, "zoho_outcome_unknown", "create", body(data))
+
+    def test_success_without_an_entity_to_a_create_is_outcome_unknown(self) -> None:
+        answer = {"response_status": {"status_code": 2000, "status": "success"}, "request": None}
+        with pytest.raises(ZohoOutcomeUnknown):
+            created_entity(answer)
+        with pytest.raises(ZohoBadResponse):
+            request_entity(answer)  # a read keeps today's mapping
 
     @pytest.mark.parametrize(
         "payload", [GARBAGE, b"\xff\xfe\x00", b'{"request": ', b"null", b"[]", b"42", b'"ok"']
@@ -397,8 +450,26 @@ class TestFailures:
                 "status": "failed",
             }
         }
-        err = raises(ZohoBadResponse, 500, "zoho_bad_response", "create", body(payload))
+        err = raises(ZohoBadResponse, 500, "zoho_bad_response", "get", body(payload))
         assert err.extra == {"upstream_status": 500, "zoho_codes": [4004]}
+
+    @pytest.mark.parametrize("status", [200, 500])
+    def test_4004_to_a_create_is_outcome_unknown_with_upstream_status(self, status: int) -> None:
+        # SDP's "internal error" may strike after the ticket was stored.
+        payload = {
+            "response_status": {
+                "status_code": 4000,
+                "messages": [{"status_code": 4004, "type": "failed"}],
+                "status": "failed",
+            }
+        }
+        err = raises(ZohoOutcomeUnknown, status, "zoho_outcome_unknown", "create", body(payload))
+        assert err.extra == {"upstream_status": status, "zoho_codes": [4004]}
+
+    def test_a_refused_value_in_a_5xx_to_a_create_is_still_rejected(self) -> None:
+        # SDP's envelope says it refused the value: nothing was stored, whatever the HTTP status.
+        err = raises(ZohoRejected, 500, "zoho_rejected_value", "create", raw("sdp_error_4001_extra_key.json"))
+        assert err.fields == {"os": ["EXTRA_KEY_FOUND_IN_JSON"]}
 
     def test_3xx_is_never_a_success(self) -> None:
         raises(ZohoBadResponse, 302, "zoho_bad_response", "get", raw("sdp_get_request.json"))

@@ -9,6 +9,7 @@ ConfigError with one line that names the variable and never contains a secret.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -98,6 +99,7 @@ class Config:
     token_backoff_invalid: float = 60.0
     token_backoff_unreachable: float = 10.0
     retry_budget: float = 4.0
+    ref_field: str | None = None
 
     @property
     def anonymous(self) -> bool:
@@ -221,6 +223,20 @@ def _read_endpoints(env: Mapping[str, str], sandbox: bool, sandbox_url: str) -> 
         raise ConfigError(f"ZOHO_DC must be one of {', '.join(DATA_CENTRES)}, got {dc!r}")
     accounts, api = (sandbox_url, sandbox_url) if sandbox else DATA_CENTRES[dc]
     return dc, read_url(env, "ZOHO_ACCOUNTS_URL", accounts), read_url(env, "ZOHO_API_BASE_URL", api)
+
+
+#: A UDF name as SDP spells it: udf_sline_1 (single line), udf_char1 (older builds), udf_long_2, ...
+_UDF_NAME = re.compile(r"^udf_[a-z]+_?[0-9]+$")
+
+
+def _read_ref_field(env: Mapping[str, str]) -> str | None:
+    """ZOHO_REF_FIELD: the SDP UDF that holds each create's gateway reference, or None (match by content)."""
+    raw = _raw(env, "ZOHO_REF_FIELD")
+    if not raw:
+        return None
+    if not _UDF_NAME.match(raw):
+        raise ConfigError(f"ZOHO_REF_FIELD must name an SDP UDF like udf_sline_1, got {raw!r}")
+    return raw
 
 
 def _read_credentials(env: Mapping[str, str], sandbox: bool, for_cli: bool) -> tuple[str, str, str]:
@@ -361,6 +377,7 @@ def load_config(env: Mapping[str, str] | None = None, *, sandbox: bool | None = 
         token_backoff_invalid=read_seconds(env, "ZOHO_TOKEN_INVALID_BACKOFF", 60.0, minimum=1.0),
         token_backoff_unreachable=read_seconds(env, "ZOHO_TOKEN_UNREACHABLE_BACKOFF", 10.0, minimum=0.5),
         retry_budget=read_seconds(env, "ZOHO_RETRY_BUDGET", 4.0),
+        ref_field=_read_ref_field(env),
     )
 
 

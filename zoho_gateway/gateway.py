@@ -116,7 +116,7 @@ def build_gateway(config: Config) -> Gateway:
         policy=RetryPolicy(budget=config.retry_budget),
         observe=metrics.upstream_call,
     )
-    tickets = TicketService(client)
+    tickets = TicketService(client, ref_field=config.ref_field)
     cache = TicketCache(
         tickets, store, ttl=config.cache_ttl, fetch_timeout=config.timeout + config.retry_budget, metrics=metrics
     )

@@ -1,4 +1,4 @@
-"""The ServiceDesk Plus v3 client: create and read requests, with auth, retries and error mapping.
+"""The ServiceDesk Plus v3 client: create, read and list requests, with auth, retries and error mapping.
 
 Owns transport concerns only; what an answer means is decided by :mod:`.parser`.
 Raises only :mod:`zoho_gateway.errors` exceptions.
@@ -6,6 +6,7 @@ Raises only :mod:`zoho_gateway.errors` exceptions.
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from collections.abc import Callable, Mapping
@@ -13,7 +14,7 @@ from typing import Any
 from urllib.parse import quote, urlencode
 
 from ..errors import ZohoAuthFailed, ZohoOutcomeUnknown, ZohoTimeout, ZohoUnavailable
-from .parser import Operation, TokenRejected, judge, parse_retry_after, request_entity
+from .parser import Operation, TokenRejected, created_entity, judge, parse_retry_after, request_entity, request_list
 from .retry import RetryPolicy
 from .tokens import TokenManager, fingerprint
 from .transport import NoAnswer, NotSent, Response, Transport, TransportError
@@ -46,14 +47,32 @@ class ServiceDeskClient:
         self._observe = observe
 
     def create_request(self, input_data: str) -> Mapping[str, Any]:
-        """POST a new request and return Zoho's entity.
+        """POST a new request and return Zoho's entity. Never re-sends a POST that may have arrived.
 
-        Raises ZohoRejected (a client value refused), ZohoUnavailable (Zoho unreachable: the request
-        never left, so nothing was created), ZohoOutcomeUnknown (sent, no answer: the ticket may exist),
-        ZohoAuthFailed, ZohoBadResponse. Never re-sends a POST that may have arrived.
+        Raises, by what the caller may do next:
+        - nothing was created, safe to send again: ZohoUnavailable and its subclasses (the connection was
+          never made, HTTP 503 or 429, no token);
+        - the ticket may exist: ZohoOutcomeUnknown (sent and no answer; a 5xx other than 503; a 2xx that
+          cannot be read);
+        - refused for good: ZohoRejected (a value), ZohoAuthFailed, ZohoBadResponse (a 4xx).
         """
         body = urlencode({"input_data": input_data}).encode()
-        return request_entity(self._call("POST", self._requests_url, body, "create"))
+        return created_entity(self._call("POST", self._requests_url, body, "create"))
+
+    def list_requests(self, list_info: Mapping[str, Any]) -> tuple[list[Mapping[str, Any]], bool]:
+        """One page of requests chosen by ``list_info`` (see :mod:`.search`), and whether more pages follow.
+
+        ``list_info`` goes out as ``input_data={"list_info": ...}`` in the query string, serialised as
+        JSON (never formatted by hand, so client text cannot change the query). Retried like every GET.
+        Raises ZohoUnavailable, ZohoTimeout, ZohoAuthFailed, ZohoBadResponse (also when Zoho refuses the
+        criteria: a refusal is never read as "no such ticket").
+        """
+        input_data = json.dumps({"list_info": dict(list_info)}, ensure_ascii=False, separators=(",", ":"))
+        url = f"{self._requests_url}?{urlencode({'input_data': input_data})}"
+        row_count = list_info.get("row_count")
+        # SDP's default page is 10 rows.
+        page_size = row_count if isinstance(row_count, int) and row_count > 0 else 10
+        return request_list(self._call("GET", url, None, "list"), page_size)
 
     def get_request(self, ticket_id: str) -> Mapping[str, Any]:
         """GET one request by id (digits only, validated by the caller). Raises TicketNotFound and the above."""

@@ -15,13 +15,16 @@ from ..errors import (
     TicketNotFound,
     ZohoAuthFailed,
     ZohoBadResponse,
+    ZohoOutcomeUnknown,
     ZohoRateLimited,
     ZohoRejected,
     ZohoUnavailable,
 )
 from .model import Ticket
 
-Operation = Literal["create", "get"]
+#: What a call does; it decides what a failure means. Only a ``create`` changes anything in Zoho, so only
+#: a create can end with "the ticket may exist" (ZohoOutcomeUnknown); ``get`` and ``list`` are reads.
+Operation = Literal["create", "get", "list"]
 
 
 class TokenRejected(Exception):
@@ -33,7 +36,16 @@ CLIENT_VALUE_CODES = frozenset({4001, 4003, 4008, 4009, 4012, 4014, 4016, 4021})
 #: SDP detail codes that mean our credentials lack a permission or licence: an operator must act.
 PERMISSION_CODES = frozenset({4002, 4022, 7001})
 
+#: Statuses a proxy in front of SDP answers when it lost or stopped waiting for SDP's answer (bad gateway,
+#: gateway time-out): after a create was sent, they say nothing about whether it was stored.
+PROXY_GAVE_UP = frozenset({502, 504})
+#: SDP's "Internal error": the server failed while handling the call, possibly after storing the ticket.
+INTERNAL_ERROR_CODE = 4004
+
 MAX_ZOHO_MESSAGE = 300
+
+#: Told to a create's caller when Zoho may hold the ticket; the queue settles it by searching Zoho.
+UNKNOWN_OUTCOME = "the ticket may or may not have been created"
 
 
 def parse_retry_after(value: str | None, *, default: int = 1, cap: int = 60) -> int:
@@ -107,6 +119,14 @@ def _failure(http_status: int, messages: list[Mapping[str, Any]], operation: Ope
             fields=fields,
             zoho_codes=zoho_codes,
         )
+    if operation == "create" and (http_status >= 500 or INTERNAL_ERROR_CODE in zoho_codes):
+        # A 5xx (or SDP's "internal error") after the create was sent says nothing about whether the ticket
+        # was stored before the failure: a proxy's 502/504, or SDP failing after its commit.
+        return ZohoOutcomeUnknown(
+            f"Zoho failed with a server error after the ticket was sent: {UNKNOWN_OUTCOME}",
+            upstream_status=http_status,
+            zoho_codes=zoho_codes,
+        )
     if http_status >= 500:
         return ZohoBadResponse("Zoho failed with a server error", upstream_status=http_status, zoho_codes=zoho_codes)
     return ZohoBadResponse("Zoho refused the call", upstream_status=http_status, zoho_codes=zoho_codes)
@@ -116,9 +136,17 @@ def judge(http_status: int, body: bytes, operation: Operation, retry_after: str 
     """Decide from the status and the body whether a ServiceDesk Plus answer is a success.
 
     Returns the decoded JSON object on success. Raises ``TokenRejected`` on HTTP 401 and a
-    :class:`GatewayError` subclass otherwise: ``TicketNotFound`` (4007 or 404 on a read),
-    ``ZohoRejected`` (a client value refused on create), ``ZohoRateLimited``/``ZohoUnavailable``
-    (429, 503, 504: retry later), ``ZohoAuthFailed`` (403, 4002), ``ZohoBadResponse`` (anything unusable).
+    :class:`GatewayError` subclass otherwise. For every operation: ``ZohoRateLimited`` (429, 4015) and
+    ``ZohoUnavailable`` (503): nothing was done, retry later; ``ZohoAuthFailed`` (403, 4002);
+    ``ZohoBadResponse`` (a refusal we cannot attribute to a value: Zoho will refuse it again).
+
+    Reads (``get``, ``list``): ``TicketNotFound`` (4007 or 404 on a get), ``ZohoUnavailable`` on 504 too,
+    ``ZohoBadResponse`` for anything unusable (not JSON, a 5xx, no envelope).
+
+    Creates: ``ZohoRejected`` (a client value refused), and ``ZohoOutcomeUnknown`` whenever the ticket may
+    have been stored: a 502 or 504 whatever the body (a proxy's), another 5xx other than 503 unless SDP's
+    envelope names a refusal (a value, a permission, the rate limit), SDP's 4004 "internal error", and a
+    2xx answer that cannot be read (not JSON, no envelope). A 4xx, 1xx or 3xx never stores a ticket.
     """
     if http_status == 401:
         raise TokenRejected()
@@ -127,17 +155,37 @@ def judge(http_status: int, body: bytes, operation: Operation, retry_after: str 
         raise ZohoRateLimited(
             "Zoho is rate-limiting API calls; retry later", retry_after=parse_retry_after(retry_after, default=5)
         )
+    if http_status in PROXY_GAVE_UP and operation == "create":
+        # A proxy before SDP lost SDP's answer, or gave up waiting for it: SDP may have stored the ticket,
+        # and the body is the proxy's, so it cannot say otherwise.
+        raise ZohoOutcomeUnknown(
+            f"Zoho's front end answered {http_status} after the ticket was sent: {UNKNOWN_OUTCOME}",
+            upstream_status=http_status,
+        )
     if http_status in (503, 504):
-        # Zoho (or a proxy before it) is overloaded or timed out: whatever the body says, retry later.
+        # Zoho (or a proxy before it) is overloaded or timed out: whatever the body says, retry later. A 503
+        # is refused before any work is done, so it means the same for a create.
         raise ZohoUnavailable("Zoho is temporarily unavailable", retry_after=parse_retry_after(retry_after, default=5))
+    if operation == "create" and http_status == 408:
+        # A proxy's "request timeout": it never received the whole request, so it passed nothing on.
+        raise ZohoUnavailable("Zoho's proxy timed out receiving the ticket; nothing was created", retry_after=5)
     if not isinstance(data, Mapping):
         if http_status == 404 and operation == "get":
             raise TicketNotFound("No ticket with that id exists in Zoho")
+        if operation == "create" and (200 <= http_status < 300 or http_status >= 500):
+            raise ZohoOutcomeUnknown(
+                f"Zoho answered the create with a body that is not JSON: {UNKNOWN_OUTCOME}",
+                upstream_status=http_status,
+            )
         raise ZohoBadResponse("Zoho answered with a body that is not JSON", upstream_status=http_status)
     entries = _status_entries(data.get("response_status"))
     if _failed(entries) or http_status >= 300:
         raise _failure(http_status, _messages(entries), operation)
     if not entries:
+        if operation == "create":
+            raise ZohoOutcomeUnknown(
+                f"Zoho answered the create without a response_status: {UNKNOWN_OUTCOME}", upstream_status=http_status
+            )
         raise ZohoBadResponse("Zoho answered without a response_status", upstream_status=http_status)
     return dict(data)
 
@@ -148,6 +196,37 @@ def request_entity(answer: Mapping[str, Any]) -> Mapping[str, Any]:
     if not isinstance(entity, Mapping) or not isinstance(entity.get("id"), (str, int)):
         raise ZohoBadResponse("Zoho answered without a request entity")
     return entity
+
+
+def created_entity(answer: Mapping[str, Any]) -> Mapping[str, Any]:
+    """The ``request`` entity of a judged create answer; ZohoOutcomeUnknown when it is missing or has no id.
+
+    Zoho said "success" but did not say what it stored: the ticket may well exist.
+    """
+    try:
+        return request_entity(answer)
+    except ZohoBadResponse:
+        raise ZohoOutcomeUnknown(f"Zoho answered the create without a request entity: {UNKNOWN_OUTCOME}") from None
+
+
+def request_list(answer: Mapping[str, Any], row_count: int) -> tuple[list[Mapping[str, Any]], bool]:
+    """The ``requests`` of a judged list answer, and whether more pages follow.
+
+    ``row_count`` is the page size asked for. More pages follow when ``list_info.has_more_rows`` says so;
+    if Zoho leaves it out, when the page is full (a short page is the last one). Raises ZohoBadResponse
+    when ``requests`` is not a list of objects each with an id: a page that cannot be read cannot prove
+    that a ticket is absent.
+    """
+    entities = answer.get("requests")
+    if not isinstance(entities, list) or not all(
+        isinstance(e, Mapping) and isinstance(e.get("id"), (str, int)) for e in entities
+    ):
+        raise ZohoBadResponse("Zoho answered a list without a list of requests")
+    info = answer.get("list_info")
+    more = info.get("has_more_rows") if isinstance(info, Mapping) else None
+    if not isinstance(more, bool):
+        more = len(entities) >= row_count
+    return list(entities), more
 
 
 def _name(value: Any) -> str | None:

@@ -1,34 +1,162 @@
 """The ticket service: the one place that knows the order transform ▸ client ▸ parser.
 
-Views and policies call ``create`` and ``get`` with the gateway's own types (``zoho.model``) and never
-see Zoho's field names. Every method raises only ``zoho_gateway.errors`` exceptions.
+Views and policies call ``create``, ``get`` and ``find_created`` with the gateway's own types
+(``zoho.model``) and never see Zoho's field names. Every method raises only ``zoho_gateway.errors`` exceptions.
 """
 
 from __future__ import annotations
 
+import logging
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from ..errors import ZohoBadResponse
+from . import search
 from .client import ServiceDeskClient
 from .model import NewTicket, Ticket
 from .parser import simplify
 from .transform import to_input_data
 
+log = logging.getLogger("zoho_gateway.zoho")
+
+#: How long before ``sent_at`` a ticket of that send may be stamped. Zoho stamps ``created_time`` with its own
+#: clock; if ours runs ahead of it, the ticket looks older than the send. Hosts under NTP agree within a
+#: second; minutes cover a badly kept clock. Too wide only risks an ambiguous match (a person reviews it),
+#: too narrow risks missing the ticket and creating it twice, so the window errs wide.
+WINDOW_BEFORE_SEND = 300.0
+#: How far past our "now" a ticket of that send may be stamped: Zoho's clock may run ahead of ours.
+CLOCK_SKEW = 300.0
+#: Pages of ``search.MAX_ROW_COUNT`` read at most per search: a send matches one ticket, a few at worst;
+#: thousands of identical tickets within minutes is not a case to page through Zoho's rate limit for.
+MAX_PAGES = 10
+
+#: Whether a row of the search results is the ticket sought.
+Check = Callable[[Mapping[str, Any]], bool]
+
 
 class TicketService:
-    """Tickets in one ServiceDesk Plus portal. Thread-safe (the client is)."""
+    """Tickets in one ServiceDesk Plus portal. Thread-safe (the client is).
 
-    def __init__(self, client: ServiceDeskClient) -> None:
+    ``ref_field`` names the SDP UDF (``udf_sline_1``) that holds the gateway's reference of each create,
+    or None when the portal has none: then a create is found again by its content.
+    """
+
+    def __init__(self, client: ServiceDeskClient, *, ref_field: str | None = None) -> None:
+        if ref_field is not None:
+            search.udf_field(ref_field)  # ValueError now rather than a refused search later
         self._client = client
+        self._ref_field = ref_field
 
-    def create(self, ticket: NewTicket) -> tuple[str, Ticket]:
+    @property
+    def ref_field(self) -> str | None:
+        """The UDF that holds create references, or None (find_created then matches by content)."""
+        return self._ref_field
+
+    def create(self, ticket: NewTicket, *, ref: str | None = None) -> tuple[str, Ticket]:
         """Create ``ticket`` in Zoho; its id and the ticket as Zoho now holds it.
 
-        Raises ZohoRejected (a value the client can fix), ZohoUnavailable (nothing was sent),
-        ZohoOutcomeUnknown (sent, no answer: the ticket may exist), ZohoAuthFailed, ZohoBadResponse,
-        ZohoTokenUnavailable. Never re-sends a create that may have arrived.
+        With a ``ref_field`` configured and ``ref`` given, ``ref`` is written into that UDF, so that
+        :meth:`find_created` can find this very ticket. Never re-sends a create that may have arrived.
+        Raises, by what the caller may do next:
+
+        - nothing was created, safe to send again: ``ZohoUnavailable`` and its subclasses
+          (``ZohoRateLimited``, ``ZohoTokenUnavailable``, ``ZohoTokenThrottled``): the connection was never
+          made, Zoho answered 503 or 429, or no access token could be had;
+        - the ticket may exist: ``ZohoOutcomeUnknown``: sent and no answer (read time-out, connection
+          reset), a 5xx other than 503 after sending (500, 502, 504, SDP's 4004), or a 2xx answer that
+          cannot be read (not JSON, no envelope, no entity). Settle it with :meth:`find_created`;
+        - refused for good: ``ZohoRejected`` (a value of the ticket), ``ZohoAuthFailed`` (credentials,
+          scopes, permissions), ``ZohoBadResponse`` (any other refusal, a 4xx).
         """
-        entity = self._client.create_request(to_input_data(ticket))
+        udf = {self._ref_field: ref} if self._ref_field is not None and ref is not None else None
+        entity = self._client.create_request(to_input_data(ticket, udf_fields=udf))
         simplified = simplify(entity)
         return simplified["ticket_id"], simplified
 
     def get(self, ticket_id: str) -> Ticket:
         """The ticket with id ``ticket_id`` (digits, validated by the caller). Raises TicketNotFound and the above."""
         return simplify(self._client.get_request(ticket_id))
+
+    def find_created(self, ticket: NewTicket, *, ref: str, sent_at: float) -> list[str]:
+        """The ids of the Zoho tickets that a create of ``ticket`` with reference ``ref`` may have made.
+
+        ``sent_at`` is the wall-clock time (``time.time()``) of the first send. ``[]`` means Zoho holds no
+        such ticket, so a create may be sent again; one id is the ticket; two or more are ambiguous and
+        must not be guessed. Call it once the send has ended (answer, error or time-out): a create Zoho is
+        still processing may land after the search.
+
+        With a ``ref_field``: the tickets whose field is exactly ``ref``. Without: the tickets of the same
+        requester with the same subject, created from ``WINDOW_BEFORE_SEND`` before ``sent_at`` to
+        ``CLOCK_SKEW`` after now, whose description is the same text (Zoho may store it as HTML).
+
+        Raises ZohoUnavailable, ZohoTimeout, ZohoAuthFailed or ZohoBadResponse when the search cannot be
+        done, or not completely (more than ``MAX_PAGES`` pages with fewer than two matches): the outcome
+        then stays unknown.
+        """
+        if self._ref_field is not None:
+            field = self._ref_field
+            return self._search(search.by_reference(field, ref), lambda entity: _holds_ref(entity, field, ref))
+        start_ms = int((sent_at - WINDOW_BEFORE_SEND) * 1000)
+        end_ms = int((time.time() + CLOCK_SKEW) * 1000)
+        criteria = search.by_content(ticket["requester_email"], ticket["subject"], start_ms, end_ms)
+        return self._search(criteria, lambda entity: self._same_content(entity, ticket))
+
+    def _search(self, criteria: list[search.Criterion], keep: Check) -> list[str]:
+        """The ids of the tickets matching ``criteria`` that ``keep`` accepts, in creation order."""
+        found: list[str] = []
+        start = 1
+        for _ in range(MAX_PAGES):
+            info = search.list_info(criteria, start_index=start, row_count=search.MAX_ROW_COUNT)
+            entities, more = self._client.list_requests(info)
+            for entity in entities:
+                ticket_id = str(entity["id"])
+                if ticket_id not in found and keep(entity):
+                    found.append(ticket_id)
+            if not more:
+                return found
+            start += search.MAX_ROW_COUNT
+        if len(found) >= 2:
+            return found  # ambiguous whatever the remaining pages hold
+        log.warning("reconciliation search has too many candidates", extra={"pages": MAX_PAGES})
+        raise ZohoBadResponse(f"Zoho holds more than {MAX_PAGES * search.MAX_ROW_COUNT} candidate tickets")
+
+    def _same_content(self, entity: Mapping[str, Any], ticket: NewTicket) -> bool:
+        """Whether ``entity`` (a list row) is ``ticket``: requester, subject and description.
+
+        Zoho's criteria already chose requester, subject and time; they are checked again where the row
+        carries them, in case Zoho ignored a criterion it does not support. The description is not a
+        criterion: rows that lack it (list views may trim it) are read in full.
+        """
+        if not _same_field(_requester_email(entity), ticket["requester_email"]):
+            return False
+        if not _same_field(entity.get("subject"), ticket["subject"]):
+            return False
+        description = entity.get("description")
+        if not isinstance(description, str):
+            description = self._client.get_request(str(entity["id"])).get("description")
+        return search.same_text(ticket["description"], description if isinstance(description, str) else "")
+
+
+def _requester_email(entity: Mapping[str, Any]) -> Any:
+    requester = entity.get("requester")
+    return requester.get("email_id") if isinstance(requester, Mapping) else None
+
+
+def _same_field(stored: Any, sent: str) -> bool:
+    """Equal ignoring case and runs of spaces, as SDP's ``is`` compares; a field Zoho left out (or null)
+    cannot disprove the match its criterion made."""
+    if not isinstance(stored, str):
+        return True
+    return " ".join(stored.split()).casefold() == " ".join(sent.split()).casefold()
+
+
+def _holds_ref(entity: Mapping[str, Any], field: str, ref: str) -> bool:
+    """Whether the row's UDF holds exactly ``ref`` (SDP's ``is`` may ignore case; references do not).
+
+    The UDF is read from ``udf_fields`` or, since SDP build 15200, from the top level; a row that carries
+    neither is trusted to match the criterion that chose it.
+    """
+    udf = entity.get("udf_fields")
+    value = udf.get(field) if isinstance(udf, Mapping) and field in udf else entity.get(field)
+    return value is None or str(value) == ref
