@@ -1,4 +1,4 @@
-"""``flask zoho ...`` (``./dev zoho ...`` in a checkout): OAuth set-up and the shared token, for operators.
+"""``flask zoho ...`` (``./dev zoho ...`` in a checkout): OAuth set-up, the shared token and the create queue.
 
 Errors are shown as one clear line and a non-zero exit, never a traceback; a Zoho that cannot be reached
 is called unreachable, never "refused". Only ``exchange-code`` ever prints a secret (the new refresh
@@ -11,6 +11,9 @@ from __future__ import annotations
 import json
 import os
 import re
+import signal
+import threading
+import time
 from pathlib import Path
 
 import click
@@ -19,12 +22,15 @@ from flask.cli import AppGroup
 
 from .errors import GatewayError
 from .gateway import Gateway, current_gateway
-from .state import StoreUnavailable
+from .policies.outbox import PENDING, STATES, Item
+from .state import QueueItem, StoreUnavailable
 from .zoho.oauth import TokenCredentialsRejected, TokenEndpointUnavailable, TokenThrottled
 
-zoho = AppGroup("zoho", help="Zoho OAuth set-up and the shared access token.")
+zoho = AppGroup("zoho", help="Zoho OAuth set-up, the shared access token and the create queue.")
 token = AppGroup("token", help="Inspect, refresh or forget the shared access token.")
+queue = AppGroup("queue", help="The create queue (outbox): list, show, retry or drop creates.")
 zoho.add_command(token)
+zoho.add_command(queue)
 
 
 @zoho.command("auth-url")
@@ -159,6 +165,117 @@ def _sandbox_hint(gateway: Gateway) -> str:
     if not gateway.config.sandbox:
         return ""
     return f" (sandbox mode: is './dev run' running? the simulator is expected at {gateway.config.accounts_url})"
+
+
+def _queue_unavailable(gateway: Gateway, exc: StoreUnavailable) -> click.ClickException:
+    return click.ClickException(f"the create queue ({gateway.queue.backend}) is unavailable: {exc}")
+
+
+@queue.command("list")
+@click.option("--all", "everything", is_flag=True, help="Settled creates too (default: pending only).")
+@click.option("--state", "states", multiple=True, type=click.Choice(STATES), help="Only creates in this state.")
+@click.option("--limit", default=100, show_default=True, type=click.IntRange(1, 100_000))
+def queue_list(everything: bool, states: tuple[str, ...], limit: int) -> None:
+    """One line per create, oldest first: reference, state, attempts, age, ticket id, last error.
+
+    ``--state needs_review`` (or failed, created) looks at settled creates too.
+    """
+    gateway = current_gateway()
+    pending_only = not everything and not (set(states) - PENDING)
+    try:
+        facts = gateway.queue.durability()
+        rows: list[tuple[QueueItem, Item]] = []
+        after: int | None = None
+        while len(rows) < limit:
+            page = gateway.outbox.items(pending_only=pending_only, limit=500, after=after)
+            if not page:
+                break
+            after = page[-1][0].position
+            rows += [(q, item) for q, item in page if not states or item.state in states]
+        stats = gateway.queue.stats()
+    except StoreUnavailable as exc:
+        raise _queue_unavailable(gateway, exc) from None
+    now = time.time()
+    for queued, item in rows[:limit]:
+        error = (item.last_error or {}).get("code", "-")
+        age = f"{now - item.accepted_at:.0f}s"
+        holder = queued.owner or "-"
+        click.echo(
+            f"{item.ref}  {item.state:<12} attempts={item.attempts} age={age} "
+            f"ticket={item.zoho_ticket_id or '-'} last_error={error} client={item.client} holder={holder}"
+        )
+    click.echo(
+        f"{stats.pending} pending ({stats.in_flight} in flight) on {facts['backend']}; "
+        f"loss window: {facts['loss_window']}",
+        err=True,
+    )
+    if facts["warning"]:
+        click.echo(f"warning: {facts['warning']}", err=True)
+
+
+@queue.command("show")
+@click.argument("ref")
+def queue_show(ref: str) -> None:
+    """Everything known of one create (as JSON), the ticket's subject and requester included."""
+    gateway = current_gateway()
+    try:
+        item = gateway.outbox.get(ref)
+    except StoreUnavailable as exc:
+        raise _queue_unavailable(gateway, exc) from None
+    if item is None:
+        raise click.ClickException(f"no create with reference {ref!r}")
+    click.echo(json.dumps(item.operator_view(), indent=2, ensure_ascii=False))
+
+
+@queue.command("retry")
+@click.argument("ref")
+def queue_retry(ref: str) -> None:
+    """Make a create due now: failed ones are sent again, ones in review are searched for again.
+
+    After you have checked Zoho yourself: retrying a failed create whose last error says a send may have
+    arrived can make a second ticket only if Zoho's search does not find the first.
+    """
+    gateway = current_gateway()
+    try:
+        item = gateway.outbox.retry(ref)
+    except StoreUnavailable as exc:
+        raise _queue_unavailable(gateway, exc) from None
+    if item is None:
+        raise click.ClickException(f"no create with reference {ref!r}, or a deliverer holds it now; try again")
+    click.echo(f"{ref}: {item.state}, due now")
+
+
+@queue.command("drop")
+@click.argument("ref")
+def queue_drop(ref: str) -> None:
+    """Stop delivering a pending create: it ends failed (``request_dropped``); its client sees that."""
+    gateway = current_gateway()
+    try:
+        item = gateway.outbox.drop(ref)
+    except StoreUnavailable as exc:
+        raise _queue_unavailable(gateway, exc) from None
+    if item is None:
+        raise click.ClickException(f"no create with reference {ref!r}, or a deliverer holds it now; try again")
+    click.echo(f"{ref}: {item.state}")
+
+
+@zoho.command("deliver")
+@click.option(
+    "--loops", default=None, type=click.IntRange(1, 64), help="Deliverer loops (default: GATEWAY_DELIVERERS or 2)."
+)
+def deliver(loops: int | None) -> None:
+    """Deliver queued creates until stopped (SIGTERM or Ctrl-C), beside or instead of the gateway's own deliverers."""
+    gateway = current_gateway()
+    deliverer = gateway.delivery.start(loops=loops or gateway.config.deliverers or 2)
+    assert deliverer is not None  # loops >= 1
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())
+    click.echo(f"delivering as {deliverer.label}; stop with SIGTERM or Ctrl-C", err=True)
+    while not stop.wait(1.0):
+        pass
+    gateway.delivery.stop()
+    click.echo("deliverer stopped", err=True)
 
 
 def init_app(app: Flask) -> None:

@@ -13,6 +13,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 from .apikeys import ApiKey
@@ -100,6 +101,18 @@ class Config:
     token_backoff_unreachable: float = 10.0
     retry_budget: float = 4.0
     ref_field: str | None = None
+    #: Creates through the outbox (issue 10): "prefer" honours ``Prefer: respond-async``; "always" applies it to all.
+    queue_creates: str = "prefer"
+    delivery_concurrency: int = 4
+    delivery_max_age: float = 24 * 3600.0
+    #: Deliverer loops per gateway process (0: none; then run ``flask zoho deliver``).
+    deliverers: int = 2
+    #: Seconds a deliverer's claim (and a request's hold on its item) lasts; None: computed from the time-outs.
+    delivery_lease: float | None = None
+    #: Seconds a create without ``Prefer`` may spend settling an unknown outcome before answering 202.
+    create_budget: float = 20.0
+    #: Seconds after a send whose answer was lost before Zoho is searched for the ticket.
+    reconcile_delay: float = 2.0
 
     @property
     def anonymous(self) -> bool:
@@ -331,6 +344,25 @@ def _read_timeouts(env: Mapping[str, str]) -> tuple[float, float]:
     return timeout, min(timeout, read_seconds(env, "ZOHO_CONNECT_TIMEOUT", 3.05, minimum=0.05))
 
 
+def _read_delivery(env: Mapping[str, str]) -> dict[str, Any]:
+    """The create queue (outbox) and its deliverers: GATEWAY_QUEUE_CREATES, GATEWAY_DELIVERY_*, GATEWAY_DELIVERERS."""
+    mode = _raw(env, "GATEWAY_QUEUE_CREATES").lower() or "prefer"
+    if mode not in ("prefer", "always"):
+        raise ConfigError(f"GATEWAY_QUEUE_CREATES must be prefer or always, got {mode!r}")
+    lease = read_seconds(env, "GATEWAY_DELIVERY_LEASE", 0.0)
+    if lease and lease < 1.0:
+        raise ConfigError(f"GATEWAY_DELIVERY_LEASE must be at least 1 second, got {lease:g}")
+    return {
+        "queue_creates": mode,
+        "delivery_concurrency": read_int(env, "GATEWAY_DELIVERY_CONCURRENCY", 4, minimum=1, maximum=1000),
+        "delivery_max_age": read_seconds(env, "GATEWAY_DELIVERY_MAX_AGE", 24 * 3600.0, minimum=1.0),
+        "deliverers": read_int(env, "GATEWAY_DELIVERERS", 2, minimum=0, maximum=64),
+        "delivery_lease": lease or None,
+        "create_budget": read_seconds(env, "GATEWAY_CREATE_BUDGET", 20.0),
+        "reconcile_delay": read_seconds(env, "GATEWAY_RECONCILE_DELAY", 2.0),
+    }
+
+
 def load_config(env: Mapping[str, str] | None = None, *, sandbox: bool | None = None, for_cli: bool = False) -> Config:
     """Build the Config from ``env`` (default: ``os.environ``). Raises ConfigError, one line, on a bad setting.
 
@@ -378,6 +410,7 @@ def load_config(env: Mapping[str, str] | None = None, *, sandbox: bool | None = 
         token_backoff_unreachable=read_seconds(env, "ZOHO_TOKEN_UNREACHABLE_BACKOFF", 10.0, minimum=0.5),
         retry_budget=read_seconds(env, "ZOHO_RETRY_BUDGET", 4.0),
         ref_field=_read_ref_field(env),
+        **_read_delivery(env),
     )
 
 

@@ -92,6 +92,11 @@ class TicketNotFound(GatewayError):
     meaning = "no such ticket in Zoho"
 
 
+class RequestNotFound(GatewayError):
+    status, code, summary = 404, "request_not_found", "Request reference not found"
+    meaning = "no create with this `request_ref` was accepted for your API key (or it was pruned)"
+
+
 class MethodNotAllowed(GatewayError):
     status, code, summary = 405, "method_not_allowed", "Method not allowed"
     meaning = "the route exists but not with this method; see the `Allow` header"
@@ -101,6 +106,11 @@ class IdempotencyKeyInFlight(GatewayError):
     status, code, summary = 409, "idempotency_key_in_flight", "A request with this Idempotency-Key is in progress"
     meaning = "the first request with this `Idempotency-Key` is still running; retry after `Retry-After`"
     retry_after_header = True
+
+
+class RequestDropped(GatewayError):
+    status, code, summary = 410, "request_dropped", "An operator dropped this create before Zoho created it"
+    meaning = "an operator dropped this queued create: no ticket was created; send it again with a new key"
 
 
 class PayloadTooLarge(GatewayError):

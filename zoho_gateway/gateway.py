@@ -12,9 +12,12 @@ from dataclasses import dataclass
 from .config import Config, ConfigError
 from .metrics import Metrics
 from .policies.cache import TicketCache
+from .policies.creates import QueuedCreates
+from .policies.delivery import Deliveries, Engine, Pause
 from .policies.idempotency import IdempotentCreates
+from .policies.outbox import Outbox
 from .policies.ratelimit import RateLimiter
-from .state import Store, StoreUnavailable, open_store
+from .state import Queue, Store, StoreUnavailable, open_queue, open_store
 from .state.sealing import Sealer, SealError
 from .zoho.client import ServiceDeskClient
 from .zoho.oauth import ZohoOAuth
@@ -27,6 +30,8 @@ log = logging.getLogger("zoho_gateway")
 
 #: Where create_app keeps the Gateway.
 EXTENSION_KEY = "zoho_gateway"
+#: The longest ``Prefer: wait=N`` honoured (seconds); a longer wait is cut to it.
+MAX_PREFER_WAIT = 60.0
 
 
 @dataclass
@@ -44,10 +49,17 @@ class Gateway:
     limiter: RateLimiter | None
     #: Reads, from the cache in front of ``tickets``.
     cache: TicketCache
+    #: Every create as a durable item (``GET /requests/<request_ref>``, the CLI's ``queue`` commands).
+    queue: Queue
+    outbox: Outbox
+    #: This process's deliverers: ``delivery.start()`` after the fork (gunicorn's post_worker_init, or lazily).
+    delivery: Deliveries
 
     def close(self) -> None:
+        self.delivery.stop()
         self.transport.close()
         self.store.close()
+        self.queue.close()
 
 
 def current_gateway() -> Gateway:
@@ -120,9 +132,50 @@ def build_gateway(config: Config) -> Gateway:
     cache = TicketCache(
         tickets, store, ttl=config.cache_ttl, fetch_timeout=config.timeout + config.retry_budget, metrics=metrics
     )
-    # A claim outlives the slowest create (token mint included), so a live request never loses its key.
+    queue = open_queue(config.state_url)
+    # A request's hold on its item, and a deliverer's lease, outlive the slowest call to Zoho (a token mint,
+    # then a send with its retries), so that nobody takes an item over while a send may still be in flight.
+    calls = config.connect_timeout + config.timeout
+    hold = config.delivery_lease or lease + 2 * calls + config.retry_budget + 10
+    outbox = Outbox(queue, retention=config.idempotency_ttl, horizon=hold)
+    engine = Engine(
+        outbox,
+        tickets,
+        Pause(store),
+        metrics,
+        max_age=config.delivery_max_age,
+        reconcile_delay=config.reconcile_delay,
+    )
+    creates = QueuedCreates(engine, budget=config.create_budget, always_async=config.queue_creates == "always")
+    # A claim outlives the slowest create (a request's budget, then its last call), so a live request never
+    # loses its key; a pending create's record outlives the deliverers' maximum age.
     idempotency = IdempotentCreates(
-        cache, store, ttl=config.idempotency_ttl, in_flight_ttl=lease + config.timeout + 10, metrics=metrics
+        creates,
+        outbox,
+        store,
+        ttl=config.idempotency_ttl,
+        in_flight_ttl=max(config.create_budget, MAX_PREFER_WAIT) + hold + 10,
+        pending_ttl=config.idempotency_ttl + config.delivery_max_age + hold,
+        metrics=metrics,
+    )
+    metrics.watch_outbox(queue.stats)
+    delivery = Deliveries(
+        engine, loops=config.deliverers, max_in_flight=config.delivery_concurrency, lease=hold
     )
     limiter = RateLimiter(store, config.rate_limit) if config.rate_limit else None
-    return Gateway(config, store, transport, oauth, tokens, client, tickets, metrics, idempotency, limiter, cache)
+    return Gateway(
+        config,
+        store,
+        transport,
+        oauth,
+        tokens,
+        client,
+        tickets,
+        metrics,
+        idempotency,
+        limiter,
+        cache,
+        queue,
+        outbox,
+        delivery,
+    )

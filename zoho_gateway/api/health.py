@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import time
 from typing import Any
 
 from flask import Blueprint, Response
@@ -45,11 +46,34 @@ def healthz() -> Response:
     return _json({"status": "ok"})
 
 
+def _queue_facts() -> dict[str, Any]:
+    """The create queue for ``/readyz``: its backlog and what an accepted create survives. Never decides
+    readiness: a backlog is what the queue is for, and the store's own health is judged with the token."""
+    gateway = current_gateway()
+    try:
+        stats = gateway.queue.stats()
+        durability = gateway.queue.durability()
+    except StoreUnavailable:
+        return {"backend": gateway.queue.backend, "error": "unavailable"}
+    oldest = stats.oldest_pending_put_at
+    return {
+        "pending": stats.pending,
+        "in_flight": stats.in_flight,
+        "oldest_pending_seconds": round(max(0.0, time.time() - oldest), 1) if oldest is not None else None,
+        "durability": durability,
+        "warning": durability["warning"],
+    }
+
+
 @bp.get("/readyz")
 def readyz() -> Response:
-    """Ready: a token is held or can be minted, and the store answers. 503 (with the reason) otherwise."""
+    """Ready: a token is held or can be minted, and the store answers. 503 (with the reason) otherwise.
+
+    ``queue`` shows the create backlog and its durability (a warning when the store runs without the
+    persistence queued creates need); a backlog never makes the gateway unready.
+    """
     ready, facts = current_gateway().tokens.readiness()
-    body = {"status": "ready" if ready else "not_ready", **facts}
+    body = {"status": "ready" if ready else "not_ready", **facts, "queue": _queue_facts()}
     response = _json(body, 200 if ready else 503)
     if not ready:
         response.headers["Retry-After"] = "5"

@@ -1,7 +1,8 @@
-"""``POST /requests`` and ``GET /requests/<ticket_id>``: the client contract, over the request policies.
+"""``POST /requests``, ``GET /requests/<ticket_id>`` and ``GET /requests/<request_ref>``: the client contract.
 
-Each view reads and checks the request, calls one policy (idempotent creates, cached reads) and shapes
-the answer; it never sees Zoho's field names. Failures are raised and rendered by ``api/errors.py``.
+Each view reads and checks the request, calls one policy (idempotent creates through the outbox, cached
+reads, the outbox's record of a create) and shapes the answer; it never sees Zoho's field names.
+Failures are raised and rendered by ``api/errors.py``.
 """
 
 from __future__ import annotations
@@ -19,10 +20,14 @@ from ..errors import (
     InvalidTicket,
     InvalidTicketId,
     PayloadTooLarge,
+    RequestNotFound,
+    StateUnavailable,
     UnsupportedMediaType,
 )
-from ..gateway import current_gateway
-from ..policies.idempotency import MAX_KEY_LENGTH, key_is_valid
+from ..gateway import MAX_PREFER_WAIT, current_gateway
+from ..policies.idempotency import MAX_KEY_LENGTH, Outcome, key_is_valid
+from ..policies.outbox import REF
+from ..state import StoreUnavailable
 from ..zoho.model import NewTicket
 from .access import annotate
 from .schemas import TICKET_ID, ticket_in
@@ -133,21 +138,77 @@ def _mark_replayed(response: Response) -> Response:
     return response
 
 
+#: The ``wait`` of ``Prefer: respond-async`` when the client names none (issue 10).
+DEFAULT_PREFER_WAIT = 5.0
+#: Seconds a client is told to wait between polls of a pending reference.
+POLL_AFTER = 2
+
+
+def parse_prefer(values: list[str]) -> tuple[bool, float]:
+    """(respond-async asked, wait seconds) from every ``Prefer`` header (RFC 7240).
+
+    Preferences are comma-separated ``token[=value]`` with ``;``-parameters; names are case-insensitive
+    and a value may be quoted. A malformed or negative ``wait`` is ignored (RFC 7240 §2: a preference a
+    server does not understand is ignored); a longer one than ``MAX_PREFER_WAIT`` is cut to it.
+    """
+    respond_async, wait = False, DEFAULT_PREFER_WAIT
+    for value in values:
+        for preference in value.split(","):
+            name, _, raw = preference.split(";", 1)[0].partition("=")
+            name, raw = name.strip().lower(), raw.strip().strip('"')
+            if name == "respond-async":
+                respond_async = True
+            elif name == "wait" and raw.isascii() and raw.isdigit():
+                wait = min(float(raw), MAX_PREFER_WAIT)
+    return respond_async, wait
+
+
+def _pending_response(ref: str, status: str, *, respond_async: bool) -> Response:
+    """202: accepted, not yet settled; ``Location`` is where to poll."""
+    message = (
+        "Ticket accepted; it needs review by an operator before its outcome is known"
+        if status == "needs_review"
+        else "Ticket accepted; Zoho has not confirmed it yet. Poll Location for the outcome"
+    )
+    response = _json_response({"message": message, "request_ref": ref, "status": status}, 202)
+    response.headers["Location"] = f"/requests/{ref}"
+    response.headers["Retry-After"] = str(POLL_AFTER)
+    if respond_async:
+        response.headers["Preference-Applied"] = "respond-async"
+    return response
+
+
 @bp.post("/requests")
 def create_ticket() -> Response:
     """Create a ticket; with an ``Idempotency-Key`` header, at most one ticket per (client, key).
 
-    201 with the ticket's id and its ``Location``. A repeat of a keyed create gets the first answer again,
-    marked ``Idempotent-Replayed: true``: the same body, or the same failure rendered for this request.
+    201 with the ticket's id and its ``Location`` once Zoho created it; 202 with a ``request_ref`` and
+    ``Location: /requests/<request_ref>`` when the outcome is not settled in time (``Prefer: respond-async``
+    asks for that rather than waiting, and queues through outages). A repeat of a keyed create follows the
+    first one's outcome, marked ``Idempotent-Replayed: true``.
     """
     payload = read_json_object()
     key = _idempotency_key()
     ticket = validate_ticket(payload)
-    outcome = current_gateway().idempotency.create(ticket, client=g.get("client", "-"), key=key)
+    respond_async, wait = parse_prefer(request.headers.getlist("Prefer"))
+    outcome: Outcome = current_gateway().idempotency.create(
+        ticket,
+        client=g.get("client", "-"),
+        key=key,
+        request_id=g.get("request_id", "-"),
+        respond_async=respond_async,
+        wait=wait,
+    )
     if outcome.replayed:
         annotate(replayed=True)
         # Also when the replay is a failure: the error handler's answer passes through after-request hooks.
         after_this_request(_mark_replayed)
+    if outcome.ref is not None:
+        annotate(request_ref=outcome.ref)
+    if outcome.pending:
+        assert outcome.ref is not None  # a pending outcome always names its item
+        queued_async = outcome.respond_async or respond_async or current_gateway().config.queue_creates == "always"
+        return _pending_response(outcome.ref, outcome.status or "queued", respond_async=queued_async)
     ticket_id = outcome.ticket_id_or_raise()
     annotate(zoho_ticket_id=ticket_id)
     response = _json_response({"message": "Ticket created successfully", "zoho_ticket_id": ticket_id}, 201)
@@ -155,10 +216,33 @@ def create_ticket() -> Response:
     return response
 
 
+def _request_status(ref: str) -> Response:
+    """``GET /requests/<request_ref>``: a create's outcome, for the API key that made it only (others: 404)."""
+    try:
+        item = current_gateway().outbox.lookup(ref, g.get("client", "-"))
+    except StoreUnavailable:
+        raise StateUnavailable("The create queue cannot be read; retry shortly", retry_after=5) from None
+    if item is None:
+        raise RequestNotFound("No create with this reference was accepted for your API key")
+    annotate(request_ref=ref)
+    response = _json_response(item.public(), 202 if item.pending else 200)
+    response.headers["Cache-Control"] = "no-store"
+    if item.pending:
+        response.headers["Retry-After"] = str(POLL_AFTER)
+    if item.state == "created":
+        response.headers["Location"] = f"/requests/{item.zoho_ticket_id}"
+    return response
+
+
 @bp.get("/requests/<ticket_id>")
 def get_ticket(ticket_id: str) -> Response:
-    """The 5-field ticket, at most GATEWAY_CACHE_TTL seconds old, with an ETag (304 on If-None-Match)."""
+    """The 5-field ticket, at most GATEWAY_CACHE_TTL seconds old, with an ETag (304 on If-None-Match).
+
+    A request reference (never all digits, so never a ticket id) answers with its create's outcome instead.
+    """
     if not TICKET_ID.fullmatch(ticket_id):
+        if REF.fullmatch(ticket_id):
+            return _request_status(ticket_id)
         raise InvalidTicketId("Ticket ids are digits only (at most 20)")
     cache = current_gateway().cache
     cached = cache.get(ticket_id)
@@ -176,3 +260,10 @@ def get_ticket(ticket_id: str) -> Response:
     if cache.enabled:
         response.headers["Age"] = str(int(cached.age))
     return response
+
+
+@bp.before_app_request
+def _start_deliverers() -> None:
+    """Start this process's deliverers on its first request (the development server, tests); gunicorn
+    workers start theirs at once (gunicorn.conf.py's ``post_worker_init``). A no-op once started."""
+    current_gateway().delivery.start()
