@@ -76,3 +76,18 @@ def child_exit(server: object, worker: object) -> None:
     from prometheus_client import multiprocess
 
     multiprocess.mark_process_dead(worker.pid)  # type: ignore[attr-defined,no-untyped-call]
+
+
+def post_worker_init(worker: object) -> None:
+    """Start the worker's deliverers of queued creates (issue 10) after the fork, in the worker: greenlets
+    under gevent. The preloaded app is shared; each worker's ``Deliveries`` starts its own (keyed by pid)."""
+    gateway = getattr(getattr(worker, "wsgi", None), "extensions", {}).get("zoho_gateway")
+    if gateway is not None:
+        gateway.delivery.start()
+
+
+def worker_exit(server: object, worker: object) -> None:
+    """Let the deliverers finish the item in hand (briefly); an unfinished send is searched for by the next holder."""
+    gateway = getattr(getattr(worker, "wsgi", None), "extensions", {}).get("zoho_gateway")
+    if gateway is not None:
+        gateway.delivery.stop()
