@@ -16,6 +16,7 @@ import requests
 from tests.servers import Sandbox, ThreadedGateway
 from zoho_gateway.config import ConfigError, load_config
 from zoho_gateway.errors import (
+    TicketNotFound,
     ZohoBadResponse,
     ZohoOutcomeUnknown,
     ZohoRateLimited,
@@ -63,12 +64,14 @@ def only_id(sandbox: Sandbox) -> str:
 
 @pytest.fixture
 def with_ref(make_gateway: MakeGateway) -> TicketService:
-    return make_gateway(ZOHO_REF_FIELD=REF_FIELD).gateway.tickets
+    service: TicketService = make_gateway(ZOHO_REF_FIELD=REF_FIELD).gateway.tickets
+    return service
 
 
 @pytest.fixture
 def by_content(make_gateway: MakeGateway) -> TicketService:
-    return make_gateway().gateway.tickets
+    service: TicketService = make_gateway().gateway.tickets
+    return service
 
 
 # ---- create ----------------------------------------------------------------------------------------
@@ -160,6 +163,25 @@ def test_a_refused_value_is_rejected(with_ref: TicketService, sandbox: Sandbox) 
         with_ref.create(new_ticket(priority={"name": "No such priority"}), ref="ref-4001")
     assert info.value.extra["zoho_codes"] == [4001]
     assert count(sandbox) == 0
+
+
+def test_zoho_refusing_the_reference_field_is_the_operators_problem_not_the_clients(
+    with_ref: TicketService, sandbox: Sandbox
+) -> None:
+    refusal = {
+        "response_status": {
+            "status_code": 4000,
+            "messages": [{"status_code": 4001, "field": REF_FIELD, "type": "failed", "message": "Invalid field"}],
+            "status": "failed",
+        }
+    }
+    sandbox.fault(target="create", kind="status", status=400, body=refusal, times=2)
+    with pytest.raises(ZohoBadResponse) as info:
+        with_ref.create(new_ticket(), ref="ref-udf")
+    assert "ZOHO_REF_FIELD" in info.value.message
+    assert info.value.extra == {"upstream_status": 400, "zoho_codes": [4001]}  # a 4xx: refused for good
+    with pytest.raises(ZohoRejected):  # without a reference nothing of the operator's was sent
+        with_ref.create(new_ticket())
 
 
 # ---- find_created with a reference field -----------------------------------------------------------
@@ -308,3 +330,45 @@ def test_zoho_ref_field_must_be_a_udf_name(value: str) -> None:
 def test_zoho_ref_field_is_optional() -> None:
     assert load_config({"GATEWAY_SANDBOX": "1"}).ref_field is None
     assert load_config({"GATEWAY_SANDBOX": "1", "ZOHO_REF_FIELD": " udf_sline_3 "}).ref_field == "udf_sline_3"
+
+
+# ---- rows that carry less than the full entity (no sockets: the client's answers are given) -------------------
+
+
+class TrimmedRows:
+    """A client whose list rows lack ``description`` (as SDP list views may trim it); counts full reads."""
+
+    def __init__(self, rows: list[dict[str, Any]], full: dict[str, dict[str, Any]]) -> None:
+        self.rows = rows
+        self.full = full
+        self.reads: list[str] = []
+
+    def list_requests(self, list_info: dict[str, Any]) -> tuple[list[dict[str, Any]], bool]:
+        return self.rows, False
+
+    def get_request(self, ticket_id: str) -> dict[str, Any]:
+        self.reads.append(ticket_id)
+        if ticket_id not in self.full:
+            raise TicketNotFound("gone")
+        return self.full[ticket_id]
+
+
+def row(ticket_id: str, email: str | None = "ana@example.com", subject: str = "Printer on fire") -> dict[str, Any]:
+    return {"id": ticket_id, "subject": subject, "requester": {"email_id": email, "name": "Ana"}}
+
+
+def test_rows_without_a_description_are_read_in_full() -> None:
+    sent = new_ticket()
+    client = TrimmedRows(
+        [row("1"), row("2"), row("3", email=None), row("4", email="bob@example.com"), row("5")],
+        {
+            "1": {"id": "1", "description": "<div>Third floor, next to the kitchen.<br>Please hurry.</div>"},
+            "2": {"id": "2", "description": "Something else"},
+            "3": {"id": "3", "description": sent["description"]},
+        },
+    )
+    service = TicketService(client)  # type: ignore[arg-type]
+    # 3: Zoho hid the requester's email, so its criterion stands; 4: another requester (Zoho ignored the
+    # criterion); 5: deleted between the list and the read.
+    assert service.find_created(sent, ref="r", sent_at=time.time()) == ["1", "3"]
+    assert client.reads == ["1", "2", "3", "5"]

@@ -52,8 +52,8 @@ class ServiceDeskClient:
         Raises, by what the caller may do next:
         - nothing was created, safe to send again: ZohoUnavailable and its subclasses (the connection was
           never made, HTTP 503 or 429, no token);
-        - the ticket may exist: ZohoOutcomeUnknown (sent and no answer; a 5xx other than 503; a 2xx that
-          cannot be read);
+        - the ticket may exist: ZohoOutcomeUnknown (sent and no answer; a 502 or 504; another 5xx unless
+          SDP's envelope names a refusal; a 2xx that cannot be read);
         - refused for good: ZohoRejected (a value), ZohoAuthFailed, ZohoBadResponse (a 4xx).
         """
         body = urlencode({"input_data": input_data}).encode()

@@ -4,6 +4,15 @@ No I/O: every function takes plain values and returns plain dicts that :meth:`Se
 serialises with ``json.dumps`` (client text is a JSON string value, never spliced into a query by hand).
 Field names and conditions are SDP's (ZOHO-API.md §1.5): ``{"field", "condition", "value"}`` or
 ``"values": [...]``, siblings joined by ``logical_operator``.
+
+Assumed of SDP Cloud where the documents are silent (the sandbox behaves so; none verified against Zoho):
+
+- ``requester.email_id``, ``subject``, ``status.name`` and ``udf_fields.<udf>`` are searchable paths, and
+  ``is`` compares the whole value (case may be ignored) with no wildcard characters;
+- ``created_time`` ``between`` takes two epoch-ms strings, both ends included, on Zoho's clock;
+- a list without ``filter_by`` covers every request the OAuth user may see, whatever its status;
+- ``row_count`` up to 100 is served; ``start_index`` counts from 1; ``has_more_rows`` marks a next page;
+- list rows may leave ``description`` out (it is then read per candidate) and may hold it as HTML.
 """
 
 from __future__ import annotations

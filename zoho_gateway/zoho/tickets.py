@@ -11,7 +11,7 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from ..errors import ZohoBadResponse
+from ..errors import TicketNotFound, ZohoBadResponse, ZohoRejected
 from . import search
 from .client import ServiceDeskClient
 from .model import NewTicket, Ticket
@@ -67,10 +67,25 @@ class TicketService:
           reset), a 5xx other than 503 after sending (500, 502, 504, SDP's 4004), or a 2xx answer that
           cannot be read (not JSON, no envelope, no entity). Settle it with :meth:`find_created`;
         - refused for good: ``ZohoRejected`` (a value of the ticket), ``ZohoAuthFailed`` (credentials,
-          scopes, permissions), ``ZohoBadResponse`` (any other refusal, a 4xx).
+          scopes, permissions), ``ZohoBadResponse`` (any other refusal, a 4xx; also Zoho refusing the
+          reference field itself, which is the operator's setting, not the client's value).
         """
         udf = {self._ref_field: ref} if self._ref_field is not None and ref is not None else None
-        entity = self._client.create_request(to_input_data(ticket, udf_fields=udf))
+        try:
+            entity = self._client.create_request(to_input_data(ticket, udf_fields=udf))
+        except ZohoRejected as exc:
+            if udf is not None and _blames(exc, self._ref_field):
+                # The portal has no such UDF, or it does not take text: every create would fail the same way,
+                # and the client can do nothing about it.
+                # SDP answers a refused value with HTTP 400 (ZOHO-API.md §1.6); saying so marks it a 4xx
+                # refusal for callers, which never expect a ticket from it.
+                raise ZohoBadResponse(
+                    f"Zoho refused the reference field ZOHO_REF_FIELD={self._ref_field}: check that requests "
+                    "have this single-line UDF",
+                    upstream_status=400,
+                    zoho_codes=exc.extra.get("zoho_codes", []),
+                ) from exc
+            raise
         simplified = simplify(entity)
         return simplified["ticket_id"], simplified
 
@@ -96,11 +111,18 @@ class TicketService:
         """
         if self._ref_field is not None:
             field = self._ref_field
-            return self._search(search.by_reference(field, ref), lambda entity: _holds_ref(entity, field, ref))
-        start_ms = int((sent_at - WINDOW_BEFORE_SEND) * 1000)
-        end_ms = int((time.time() + CLOCK_SKEW) * 1000)
-        criteria = search.by_content(ticket["requester_email"], ticket["subject"], start_ms, end_ms)
-        return self._search(criteria, lambda entity: self._same_content(entity, ticket))
+            found = self._search(search.by_reference(field, ref), lambda entity: _holds_ref(entity, field, ref))
+        else:
+            end_ms = int((time.time() + CLOCK_SKEW) * 1000)
+            # min(): a wall clock stepped back since the send must not turn the window inside out.
+            start_ms = min(int((sent_at - WINDOW_BEFORE_SEND) * 1000), end_ms)
+            criteria = search.by_content(ticket["requester_email"], ticket["subject"], start_ms, end_ms)
+            found = self._search(criteria, lambda entity: self._same_content(entity, ticket))
+        log.info(
+            "searched Zoho for a create",
+            extra={"request_ref": ref, "search": "reference" if self._ref_field else "content", "found": len(found)},
+        )
+        return found
 
     def _search(self, criteria: list[search.Criterion], keep: Check) -> list[str]:
         """The ids of the tickets matching ``criteria`` that ``keep`` accepts, in creation order."""
@@ -134,8 +156,17 @@ class TicketService:
             return False
         description = entity.get("description")
         if not isinstance(description, str):
-            description = self._client.get_request(str(entity["id"])).get("description")
+            try:
+                description = self._client.get_request(str(entity["id"])).get("description")
+            except TicketNotFound:
+                return False  # deleted since the search listed it: it is not there to be the ticket
         return search.same_text(ticket["description"], description if isinstance(description, str) else "")
+
+
+def _blames(exc: ZohoRejected, field: str | None) -> bool:
+    """Whether Zoho's refusal names the reference UDF: ``udf_sline_1``, ``udf_fields.udf_sline_1`` or ``udf_fields``."""
+    names = {"udf_fields", f"{field}", f"udf_fields.{field}"}
+    return any(name in names for name in exc.fields or {})
 
 
 def _requester_email(entity: Mapping[str, Any]) -> Any:
