@@ -300,6 +300,18 @@ def test_a_single_failed_search_page_is_retried_like_every_get(with_ref: TicketS
     assert sandbox.stats()["list_calls"] == 2
 
 
+def test_a_search_answer_is_judged_by_its_body(with_ref: TicketService, sandbox: Sandbox) -> None:
+    # HTTP 200 with a failed list envelope is a failure, never "no such ticket".
+    failed = {"response_status": [{"status_code": 4000, "status": "failed", "messages": [{"status_code": 4004}]}]}
+    sandbox.fault(target="list", kind="status", status=200, body=failed, times=1)
+    with pytest.raises(ZohoBadResponse):
+        with_ref.find_created(new_ticket(), ref="ref-1", sent_at=time.time())
+    rate_limited = {"response_status": [{"status": "failed", "messages": [{"status_code": 4015}]}]}
+    sandbox.fault(target="list", kind="status", status=200, body=rate_limited)
+    with pytest.raises(ZohoRateLimited):
+        with_ref.find_created(new_ticket(), ref="ref-1", sent_at=time.time())
+
+
 @pytest.mark.parametrize("kind", ["garbage", "html"])
 def test_an_unreadable_search_answer_is_a_bad_response(kind: str, with_ref: TicketService, sandbox: Sandbox) -> None:
     sandbox.fault(target="list", kind=kind)
@@ -360,15 +372,24 @@ def row(ticket_id: str, email: str | None = "ana@example.com", subject: str = "P
 def test_rows_without_a_description_are_read_in_full() -> None:
     sent = new_ticket()
     client = TrimmedRows(
-        [row("1"), row("2"), row("3", email=None), row("4", email="bob@example.com"), row("5")],
+        [
+            row("1"),
+            row("2"),
+            row("3", email=None),
+            row("4", email="bob@example.com"),
+            row("5"),
+            row("6", email="Ana@Example.com", subject="PRINTER  on fire"),
+            row("7", subject="Printer on fire, again"),
+        ],
         {
             "1": {"id": "1", "description": "<div>Third floor, next to the kitchen.<br>Please hurry.</div>"},
             "2": {"id": "2", "description": "Something else"},
             "3": {"id": "3", "description": sent["description"]},
+            "6": {"id": "6", "description": sent["description"]},
         },
     )
     service = TicketService(client)  # type: ignore[arg-type]
-    # 3: Zoho hid the requester's email, so its criterion stands; 4: another requester (Zoho ignored the
-    # criterion); 5: deleted between the list and the read.
-    assert service.find_created(sent, ref="r", sent_at=time.time()) == ["1", "3"]
-    assert client.reads == ["1", "2", "3", "5"]
+    # 3: Zoho hid the requester's email, so its criterion stands; 4 and 7: another requester or subject (Zoho
+    # ignored a criterion); 5: deleted between the list and the read; 6: case and spaces as SDP's "is" ignores.
+    assert service.find_created(sent, ref="r", sent_at=time.time()) == ["1", "3", "6"]
+    assert client.reads == ["1", "2", "3", "5", "6"]

@@ -175,11 +175,12 @@ def _requester_email(entity: Mapping[str, Any]) -> Any:
 
 
 def _same_field(stored: Any, sent: str) -> bool:
-    """Equal ignoring case and runs of spaces, as SDP's ``is`` compares; a field Zoho left out (or null)
-    cannot disprove the match its criterion made."""
+    """Equal ignoring case, runs of spaces and HTML escaping, as loosely as SDP's ``is`` may compare; a field
+    Zoho left out (or null) cannot disprove the match its criterion made."""
     if not isinstance(stored, str):
         return True
-    return " ".join(stored.split()).casefold() == " ".join(sent.split()).casefold()
+    forms = {form.casefold() for form in search.text_forms(stored)}
+    return not forms.isdisjoint(form.casefold() for form in search.text_forms(sent))
 
 
 def _holds_ref(entity: Mapping[str, Any], field: str, ref: str) -> bool:
