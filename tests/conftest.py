@@ -1,19 +1,38 @@
-"""Shared fixtures: a real sandbox (Zoho simulator) on a real socket, and gateways that call it."""
+"""Shared fixtures: a real sandbox (Zoho simulator) on a real socket, and gateways that call it.
+
+The one place for fixtures: a test module defines only fixtures of its own, under names no fixture here has.
+Plain helpers are in helpers.py, the servers in servers.py.
+
+- ``sandbox_server`` (session): the SandboxServer; ``sandbox``: its control client, the world reset for the test.
+- ``make_gateway`` / ``gateway``: a new werkzeug-served gateway for this test.
+- ``module_gateway`` (module) / ``reused_gateway``: one gateway for the whole module (a werkzeug server takes
+  half a second to stop), handed to each test with no token in front of a reset sandbox; a module sets its
+  settings in ``MODULE_GATEWAY_ENV``.
+- ``make_gunicorn``: ``gunicorn wsgi:app`` against the sandbox.
+- ``no_secrets_in_logs``: fails a test whose logs hold a secret; a module opts in with
+  ``pytestmark = pytest.mark.usefixtures("no_secrets_in_logs")``.
+- ``redis_url`` (session): a real redis-server (redis_server.py).
+- ``backend_spec``: a fresh shared backend, once SQLite and once Redis; ``spawn_pool`` (module): four fresh
+  interpreters for cross-process tests.
+"""
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 from collections.abc import Callable, Iterator
+from multiprocessing.pool import Pool
 from pathlib import Path
 
 import pytest
 
+from tests.helpers import SESSION_LOG, Spec, assert_logs_clean, base_env, spec_for
 from tests.redis_server import redis_url  # noqa: F401  (re-exported fixture)
 from tests.servers import GunicornGateway, Sandbox, ThreadedGateway
 from zoho_gateway.sandbox import SandboxServer
 
-#: One log file for every in-process gateway of the session (logging is configured once per process).
-SESSION_LOG = Path(os.environ.get("GATEWAY_TEST_LOG_DIR", "/tmp")) / f"zgw-tests-{os.getpid()}" / "gateway.log"
+__all__ = ["SESSION_LOG", "base_env"]  # still imported from here by some modules; their home is helpers.py
+
 os.environ.setdefault("GATEWAY_LOG_FILE", str(SESSION_LOG))
 
 
@@ -39,20 +58,6 @@ def sandbox(sandbox_server: SandboxServer) -> Sandbox:
     return control
 
 
-def base_env(sandbox_url: str, **extra: str) -> dict[str, str]:
-    env = {
-        "GATEWAY_SANDBOX": "1",
-        "ZOHO_ACCOUNTS_URL": sandbox_url,
-        "ZOHO_API_BASE_URL": sandbox_url,
-        "GATEWAY_STATE_URL": "memory://",
-        "GATEWAY_LOG_FILE": str(SESSION_LOG),
-        "ZOHO_TIMEOUT": "2",
-        "GATEWAY_CACHE_TTL": "0",
-    }
-    env.update(extra)
-    return env
-
-
 @pytest.fixture
 def make_gateway(sandbox: Sandbox) -> Iterator[Callable[..., ThreadedGateway]]:
     """Start a gateway (werkzeug, threaded, in this process) against the sandbox; ``make_gateway(KEY=value)``."""
@@ -74,6 +79,28 @@ def gateway(make_gateway: Callable[..., ThreadedGateway]) -> ThreadedGateway:
     return make_gateway()
 
 
+@pytest.fixture(scope="module")
+def module_gateway(request: pytest.FixtureRequest, sandbox_server: SandboxServer) -> Iterator[ThreadedGateway]:
+    """One gateway for the module, with the settings of its ``MODULE_GATEWAY_ENV``; tests take ``reused_gateway``."""
+    running = ThreadedGateway(base_env(sandbox_server.url, **getattr(request.module, "MODULE_GATEWAY_ENV", {})))
+    yield running
+    running.stop()
+
+
+@pytest.fixture
+def reused_gateway(module_gateway: ThreadedGateway, sandbox: Sandbox) -> ThreadedGateway:
+    """The module's gateway with no token and no token back-off, in front of a freshly reset sandbox."""
+    module_gateway.gateway.tokens.forget()
+    return module_gateway
+
+
+@pytest.fixture
+def no_secrets_in_logs(tmp_path: Path, session_log: Path) -> Iterator[None]:
+    """After the test, every log it can have written (see ``helpers.logged_files``) is free of secrets."""
+    yield
+    assert_logs_clean(tmp_path, session_log)
+
+
 @pytest.fixture
 def make_gunicorn(sandbox: Sandbox, tmp_path: Path) -> Iterator[Callable[..., GunicornGateway]]:
     """Start ``gunicorn wsgi:app`` (default 4 workers) against the sandbox; stopped after the test."""
@@ -90,3 +117,17 @@ def make_gunicorn(sandbox: Sandbox, tmp_path: Path) -> Iterator[Callable[..., Gu
     yield start
     for server in started:
         server.stop()
+
+
+@pytest.fixture(params=["sqlite", "redis"])
+def backend_spec(request: pytest.FixtureRequest, tmp_path: Path) -> Spec:
+    """Where a shared backend lives (``helpers.spec_for``), once on SQLite and once on Redis."""
+    return spec_for(request.param, request, tmp_path)
+
+
+@pytest.fixture(scope="module")
+def spawn_pool() -> Iterator[Pool]:
+    """Four worker processes for the module. Spawned, not forked: each is a fresh interpreter with its own
+    connections, as gunicorn workers on several hosts would be."""
+    with multiprocessing.get_context("spawn").Pool(4) as workers:
+        yield workers

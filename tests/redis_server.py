@@ -1,7 +1,9 @@
 """A real redis-server for the test session, exported as the ``redis_url`` fixture.
 
-Import the fixture into a test module (``from tests.redis_server import redis_url  # noqa: F401``).
-The server keeps nothing on disk and dies with the session.
+conftest.py makes the fixture available to every module: a test names ``redis_url`` and imports nothing
+(importing it into a module would define a second fixture under the same name). ``redis_db`` gives a test a
+database of its own on that server; ``start_redis_server`` starts another one. The server keeps nothing on disk
+and dies with the session.
 """
 
 from __future__ import annotations
@@ -13,19 +15,24 @@ import time
 from collections.abc import Iterator
 
 import pytest
+import redis
+
+from tests.helpers import free_port
 
 #: Seconds to wait for a fresh server to answer PING.
 _START_TIMEOUT = 10.0
 
 
-def _free_port() -> int:
-    # redis-server cannot be told "port 0" and report back, so borrow a free port from the kernel.
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+def redis_db(url: str, db: int) -> str:
+    """The session server's URL (``redis_url``) on database ``db``, emptied."""
+    target = f"{url.rsplit('/', 1)[0]}/{db}"
+    client = redis.Redis.from_url(target)
+    client.flushdb()
+    client.close()
+    return target
 
 
-def _answers_ping(port: int) -> bool:
+def answers_ping(port: int) -> bool:
     try:
         with socket.create_connection(("127.0.0.1", port), timeout=0.2) as sock:
             sock.sendall(b"PING\r\n")
@@ -34,10 +41,11 @@ def _answers_ping(port: int) -> bool:
         return False
 
 
-def _start(binary: str) -> tuple[subprocess.Popen[bytes], int]:
+def start_redis_server(binary: str) -> tuple[subprocess.Popen[bytes], int]:
     """Start a server on a free port; try again if another process grabbed the port first."""
     for _ in range(3):
-        port = _free_port()
+        # redis-server cannot be told "port 0" and report back, so borrow a free port from the kernel.
+        port = free_port()
         proc = subprocess.Popen(
             [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
             stdout=subprocess.DEVNULL,
@@ -45,7 +53,7 @@ def _start(binary: str) -> tuple[subprocess.Popen[bytes], int]:
         )
         deadline = time.monotonic() + _START_TIMEOUT
         while time.monotonic() < deadline and proc.poll() is None:
-            if _answers_ping(port):
+            if answers_ping(port):
                 return proc, port
             time.sleep(0.02)
         proc.kill()
@@ -62,9 +70,16 @@ def redis_url() -> Iterator[str]:
             "redis-server is not on PATH; install it (apt-get install -y redis-server) to run Redis tests",
             pytrace=False,
         )
-    proc, port = _start(binary)
+    proc, port = start_redis_server(binary)
     try:
         yield f"redis://127.0.0.1:{port}/0"
     finally:
         proc.kill()
         proc.wait()
+
+
+#: Old names, still imported by test_queue.py and test_token_cluster.py: use ``tests.helpers.free_port``,
+#: ``answers_ping`` and ``start_redis_server``.
+_free_port = free_port
+_answers_ping = answers_ping
+_start = start_redis_server

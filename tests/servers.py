@@ -7,25 +7,65 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
+import socketserver
 import subprocess
 import sys
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
 import requests
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
+from tests.helpers import free_port
+
+__all__ = [
+    "REPO",
+    "GunicornGateway",
+    "GunicornStarter",
+    "QuietHTTPHandler",
+    "QuietHandler",
+    "Sandbox",
+    "Starter",
+    "ThreadedGateway",
+    "free_port",
+    "serve_in_thread",
+    "stop_server",
+    "wait_healthy",
+]
+
 REPO = Path(__file__).resolve().parent.parent
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+def serve_in_thread(server: socketserver.BaseServer, poll_interval: float = 0.5) -> threading.Thread:
+    """Run ``server.serve_forever`` in a daemon thread; ``stop_server`` ends it."""
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": poll_interval}, daemon=True)
+    thread.start()
+    return thread
+
+
+def stop_server(server: socketserver.BaseServer) -> None:
+    server.shutdown()
+    server.server_close()
+
+
+def wait_healthy(url: str, proc: subprocess.Popen[bytes], timeout: float, what: str, output: Path) -> None:
+    """Poll ``url``/healthz until it answers 200; RuntimeError (with the end of ``output``) if ``proc`` exits
+    or ``timeout`` passes first."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"{what} exited with {proc.returncode}: {output.read_text()[-2000:]}")
+        try:
+            if requests.get(f"{url}/healthz", timeout=0.5).status_code == 200:
+                return
+        except requests.RequestException:
+            pass
+        time.sleep(0.05)
+    raise RuntimeError(f"{what} did not become healthy: {output.read_text()[-2000:]}")
 
 
 class Sandbox:
@@ -53,6 +93,13 @@ class Sandbox:
     def settings(self, **changes: Any) -> None:
         self.http.post(f"{self.url}/_sandbox/settings", json=changes, timeout=5).raise_for_status()
 
+    def ticket(self, ticket_id: str) -> dict[str, Any]:
+        """One ticket as the sandbox stores it (its SDP entity)."""
+        answer = self.http.get(f"{self.url}/_sandbox/tickets/{ticket_id}", timeout=5)
+        answer.raise_for_status()
+        entity: dict[str, Any] = answer.json()
+        return entity
+
     def patch_ticket(self, ticket_id: str, **changes: Any) -> None:
         self.http.patch(f"{self.url}/_sandbox/tickets/{ticket_id}", json=changes, timeout=5).raise_for_status()
 
@@ -66,11 +113,21 @@ class Sandbox:
         answer = self.http.get(f"{self.url}/_sandbox/tickets", timeout=5)
         answer.raise_for_status()
         data = answer.json()
-        return data["tickets"] if isinstance(data, dict) else data
+        tickets: list[dict[str, Any]] = data["tickets"] if isinstance(data, dict) else data
+        return tickets
 
 
-class _Quiet(WSGIRequestHandler):
+class QuietHandler(WSGIRequestHandler):
+    """A werkzeug request handler that logs no request line (``make_server(..., request_handler=QuietHandler)``)."""
+
     def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+        return None
+
+
+class QuietHTTPHandler(BaseHTTPRequestHandler):
+    """An ``http.server`` handler that logs nothing; subclass it with the ``do_*`` methods a test needs."""
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the base class's name
         return None
 
 
@@ -82,14 +139,14 @@ class ThreadedGateway:
 
         self.app = create_app(dict(env))
         self.gateway = self.app.extensions["zoho_gateway"]
-        self._server: BaseWSGIServer = make_server("127.0.0.1", 0, self.app, threaded=True, request_handler=_Quiet)
+        self._server: BaseWSGIServer = make_server(
+            "127.0.0.1", 0, self.app, threaded=True, request_handler=QuietHandler
+        )
         self.url = f"http://127.0.0.1:{self._server.server_port}"
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
-        self._thread.start()
+        self._thread = serve_in_thread(self._server)
 
     def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+        stop_server(self._server)
         self.gateway.close()
 
 
@@ -122,20 +179,8 @@ class GunicornGateway:
         return self
 
     def wait_healthy(self, timeout: float = 20.0) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            assert self.proc is not None
-            if self.proc.poll() is not None:
-                raise RuntimeError(
-                    f"gunicorn exited with {self.proc.returncode}: {self.stderr_file.read_text()[-2000:]}"
-                )
-            try:
-                if requests.get(f"{self.url}/healthz", timeout=0.5).status_code == 200:
-                    return
-            except requests.RequestException:
-                pass
-            time.sleep(0.05)
-        raise RuntimeError("gunicorn did not become healthy")
+        assert self.proc is not None
+        wait_healthy(self.url, self.proc, timeout, "gunicorn", self.stderr_file)
 
     def worker_pids(self) -> list[int]:
         assert self.proc is not None
@@ -154,3 +199,8 @@ class GunicornGateway:
 
     def logs(self) -> str:
         return self.log_file.read_text() if self.log_file.exists() else ""
+
+
+#: ``make_gateway`` and ``make_gunicorn`` (conftest.py), as test signatures name them.
+Starter = Callable[..., ThreadedGateway]
+GunicornStarter = Callable[..., GunicornGateway]
