@@ -1,103 +1,44 @@
 """API keys and request ids, over real sockets: a threaded gateway or ``gunicorn wsgi:app`` in front of the sandbox.
 
-Also home of the log scanner the other "safe to expose" modules use: every API key in these tests carries
-``KEY_MARKER``, so one pattern finds any of them in any log; Zoho tokens, the sandbox's client secret and its
-refresh token are searched for as well. An autouse fixture scans every log a test wrote (its gunicorn log and
-stderr files under ``tmp_path``, and the session log of the in-process gateways) after the test.
+Every API key in these tests carries ``helpers.KEY_MARKER``, so one pattern finds any of them in any log; the
+``no_secrets_in_logs`` fixture (conftest.py) scans every log a test wrote (its gunicorn log and stderr files
+under ``tmp_path``, and the session log of the in-process gateways) after each test here.
 """
 
 from __future__ import annotations
 
 import json
 import re
-import time
-from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import requests
 
-from tests.servers import GunicornGateway, Sandbox, ThreadedGateway
+from tests.helpers import (
+    TICKET,
+    api_key,
+    bearer,
+    error_code,
+    keys_env,
+    log_lines,
+    production_env,
+    wait_for_workers,
+)
+from tests.servers import GunicornStarter, Sandbox, Starter
 from zoho_gateway import ConfigError, create_app
 
-# --- shared by the other modules of this issue ----------------------------------------------------------
-
-#: Every API key used by these tests contains this, so that a key in a log is found whichever test used it.
-KEY_MARKER = "zgwk3y"
-SECRET_PATTERNS = {
-    "api key": re.compile(KEY_MARKER + r"[A-Za-z0-9_-]*"),
-    "zoho token": re.compile(r"1000\.[0-9a-f]{8,}\.[0-9a-f]{8,}"),
-    "client secret": re.compile(re.escape("sandbox-client-secret")),
-    "refresh token": re.compile(re.escape("sandbox-refresh-token")),
-}
-TICKET = {"subject": "Printer on fire", "description": "Third floor, next to HR", "requester_email": "jane@example.com"}
-
-
-def api_key(name: str) -> str:
-    """A recognisable key for client ``name`` (long enough for the gateway's 16-character minimum)."""
-    return f"{KEY_MARKER}-{name}-5f0c2a9e81d4b7"
-
-
-def keys_env(*names: str) -> str:
-    return ",".join(f"{name}={api_key(name)}" for name in names)
-
-
-def bearer(name: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {api_key(name)}"}
-
-
-def secrets_in(text: str) -> list[str]:
-    """``"what: match"`` for every secret-shaped string in ``text``."""
-    return [f"{what}: {m.group(0)[:60]}" for what, rx in SECRET_PATTERNS.items() for m in rx.finditer(text)]
-
-
-def logged_files(tmp_path: Path, session_log: Path) -> list[Path]:
-    """Every log a test can have written: gunicorn logs and stderr under ``tmp_path``, and the session log."""
-    files = [p for p in tmp_path.rglob("*") if p.is_file() and p.suffix in (".log", ".stderr")]
-    if session_log.exists():
-        files.append(session_log)
-    return files
-
-
-def assert_logs_clean(tmp_path: Path, session_log: Path) -> None:
-    found = {
-        str(path): hits
-        for path in logged_files(tmp_path, session_log)
-        if (hits := secrets_in(path.read_text(errors="replace")))
-    }
-    assert not found, f"secrets in logs: {found}"
+__all__ = ["TICKET", "_logs_hold_no_secrets", "bearer", "error_code", "keys_env", "wait_for_workers"]
 
 
 @pytest.fixture(autouse=True)
-def _logs_hold_no_secrets(tmp_path: Path, session_log: Path) -> Iterator[None]:
-    yield
-    assert_logs_clean(tmp_path, session_log)
-
-
-def error_code(answer: requests.Response) -> str:
-    body = answer.json()
-    assert set(body) == {"error", "details"}, body
-    assert isinstance(body["error"], str) and body["error"], body
-    return str(body["details"]["code"])
-
-
-def wait_for_workers(server: GunicornGateway, count: int, timeout: float = 10.0) -> None:
-    """Gunicorn forks its workers one by one after the first answers: wait until all ``count`` are up."""
-    deadline = time.monotonic() + timeout
-    while len(server.worker_pids()) < count:
-        assert time.monotonic() < deadline, f"only {server.worker_pids()} of {count} workers started"
-        time.sleep(0.05)
-
-
-def log_lines(text: str) -> list[dict[str, Any]]:
-    return [json.loads(line) for line in text.splitlines() if line.startswith("{")]
+def _logs_hold_no_secrets(no_secrets_in_logs: None) -> None:
+    """The log scan of conftest.py for every test here. Kept under this name for test_idempotency.py, which
+    imports it (and the helpers above) from here: once it opts in with ``pytestmark`` and imports from
+    tests.helpers, replace this with ``pytestmark = pytest.mark.usefixtures("no_secrets_in_logs")``."""
 
 
 # --- API keys -------------------------------------------------------------------------------------------
-
-Starter = Callable[..., ThreadedGateway]
-GunicornStarter = Callable[..., GunicornGateway]
 
 
 def test_missing_or_wrong_keys_get_401_before_any_upstream_call(make_gateway: Starter, sandbox: Sandbox) -> None:
@@ -168,21 +109,6 @@ def test_probes_and_the_api_description_need_no_key(make_gateway: Starter) -> No
     # The operator's view of the token is not public.
     assert requests.get(f"{gateway.url}/token/status", timeout=10).status_code == 401
     assert requests.get(f"{gateway.url}/token/status", headers=bearer("alice"), timeout=10).status_code == 200
-
-
-def production_env(sandbox_url: str, **extra: str) -> dict[str, str]:
-    """Settings outside sandbox mode: real-looking credentials (the sandbox's), pointing at the sandbox."""
-    env = {
-        "ZOHO_CLIENT_ID": "sandbox-client-id",
-        "ZOHO_CLIENT_SECRET": "sandbox-client-secret",
-        "ZOHO_REFRESH_TOKEN": "sandbox-refresh-token",
-        "ZOHO_ACCOUNTS_URL": sandbox_url,
-        "ZOHO_API_BASE_URL": sandbox_url,
-        "GATEWAY_STATE_URL": "memory://",
-        "GATEWAY_CACHE_TTL": "0",
-    }
-    env.update(extra)
-    return env
 
 
 def test_no_keys_outside_sandbox_mode_is_a_config_error(sandbox: Sandbox, tmp_path: Path) -> None:

@@ -14,25 +14,19 @@ import json
 import re
 import shutil
 import subprocess
-import threading
 from collections.abc import Callable, Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import pytest
 import requests
 
-from tests.servers import Sandbox, ThreadedGateway
-from tests.test_auth_and_request_ids import (  # noqa: F401  (_logs_hold_no_secrets: autouse log scan)
-    TICKET,
-    _logs_hold_no_secrets,
-    api_key,
-    bearer,
-    keys_env,
-)
+from tests.helpers import TICKET, api_key, bearer, keys_env
+from tests.servers import QuietHTTPHandler, Sandbox, Starter, ThreadedGateway, serve_in_thread, stop_server
 
-Starter = Callable[..., ThreadedGateway]
+pytestmark = pytest.mark.usefixtures("no_secrets_in_logs")
+
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 ALLOW_HEADERS = {"authorization", "content-type", "idempotency-key", "x-request-id"}
 EXPOSE_HEADERS = {"x-request-id", "retry-after", "idempotent-replayed"}
@@ -45,7 +39,7 @@ class PageServer:
         self.html = b""
         page = self
 
-        class Handler(BaseHTTPRequestHandler):
+        class Handler(QuietHTTPHandler):
             def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
                 body = page.html if self.path == "/" else b"not found"
                 self.send_response(200 if self.path == "/" else 404)
@@ -54,17 +48,12 @@ class PageServer:
                 self.end_headers()
                 self.wfile.write(body)
 
-            def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
-                return None
-
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.origin = f"http://127.0.0.1:{self._server.server_address[1]}"
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
-        self._thread.start()
+        serve_in_thread(self._server)
 
     def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+        stop_server(self._server)
 
 
 @pytest.fixture

@@ -10,7 +10,6 @@ ticket read back (200), its ETag revalidated (304), an Idempotency-Key replay (2
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -29,16 +28,11 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from tests.servers import Sandbox, ThreadedGateway
-from tests.test_auth_and_request_ids import (  # noqa: F401  (_logs_hold_no_secrets: autouse log scan)
-    TICKET,
-    _logs_hold_no_secrets,
-    api_key,
-    bearer,
-    keys_env,
-)
+from tests.helpers import TICKET, api_key, bearer, keys_env
+from tests.servers import Sandbox, Starter
 
-Starter = Callable[..., ThreadedGateway]
+pytestmark = pytest.mark.usefixtures("no_secrets_in_logs")
+
 CHECKS = [
     not_a_server_error,
     status_code_conformance,

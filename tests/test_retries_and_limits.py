@@ -12,40 +12,34 @@ refresh token.
 from __future__ import annotations
 
 import re
-import threading
 import time
-from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
-import redis
 import requests
 
-from tests.redis_server import redis_url  # noqa: F401  (fixture)
-from tests.servers import GunicornGateway, Sandbox, ThreadedGateway, free_port
-from tests.test_auth_and_request_ids import (  # noqa: F401  (_logs_hold_no_secrets: autouse log scan)
+from tests.helpers import (
     TICKET,
-    _logs_hold_no_secrets,
     api_key,
     bearer,
+    burst,
+    create,
     error_code,
+    free_port,
     keys_env,
+    logged_files,
     secrets_in,
     wait_for_workers,
 )
+from tests.redis_server import redis_db
+from tests.servers import GunicornStarter, Sandbox, Starter, ThreadedGateway
 
-Starter = Callable[..., ThreadedGateway]
-GunicornStarter = Callable[..., GunicornGateway]
+pytestmark = pytest.mark.usefixtures("no_secrets_in_logs")
+
 KEYS = keys_env("alice", "bob", "carol")
 #: A Redis database of the session's server that no other module uses; flushed before use.
 DB_RATE_LIMIT = 11
-
-
-def create_ticket(url: str, client: str = "carol") -> str:
-    answer = requests.post(f"{url}/requests", json=TICKET, headers=bearer(client), timeout=10)
-    assert answer.status_code == 201, answer.text
-    return str(answer.json()["zoho_ticket_id"])
 
 
 def assert_retry_later(answer: requests.Response, status: int, code: str) -> None:
@@ -61,7 +55,7 @@ def assert_retry_later(answer: requests.Response, status: int, code: str) -> Non
 
 def test_a_read_survives_a_503_then_a_429(make_gateway: Starter, sandbox: Sandbox) -> None:
     gateway = make_gateway(GATEWAY_API_KEYS=KEYS)
-    ticket_id = create_ticket(gateway.url)
+    ticket_id = create(gateway.url, headers=bearer("carol"))
     before = sandbox.stats()
     sandbox.fault(target="get", kind="status", status=503, times=1)
     sandbox.fault(target="get", kind="rate_limit", retry_after="1", times=1)
@@ -122,7 +116,7 @@ def test_a_create_toward_a_closed_port_is_retried_then_503(make_gateway: Starter
 
 def test_a_persistent_503_exhausts_a_bounded_budget(make_gateway: Starter, sandbox: Sandbox) -> None:
     gateway = make_gateway(GATEWAY_API_KEYS=KEYS)
-    ticket_id = create_ticket(gateway.url)
+    ticket_id = create(gateway.url, headers=bearer("carol"))
     before = sandbox.stats()
     sandbox.fault(target="get", kind="status", status=503)  # until cleared
     started = time.monotonic()
@@ -145,17 +139,9 @@ def wait_for_fresh_window(window: float = 60.0, need: float = 6.0) -> None:
         time.sleep(left + 0.2)
 
 
-def burst(urls: Sequence[str], path: str, client: str, total: int) -> list[requests.Response]:
-    gate = threading.Event()
-
-    def one(i: int) -> requests.Response:
-        gate.wait()
-        return requests.get(urls[i % len(urls)] + path, headers=bearer(client), timeout=15)
-
-    with ThreadPoolExecutor(max_workers=8) as pool:
-        futures = [pool.submit(one, i) for i in range(total)]
-        gate.set()
-        return [future.result() for future in futures]
+def reads(urls: Sequence[str], path: str, client: str, total: int) -> list[requests.Response]:
+    """``total`` GETs of ``path`` by ``client``, spread over ``urls``, 8 at a time."""
+    return burst(lambda i: requests.get(urls[i % len(urls)] + path, headers=bearer(client), timeout=15), total, 8)
 
 
 def assert_limited(answers: Sequence[requests.Response], allowed: int) -> None:
@@ -177,13 +163,13 @@ def test_rate_limit_is_shared_by_gunicorn_workers_and_separate_per_key(
     make_gunicorn: GunicornStarter, sandbox: Sandbox
 ) -> None:
     server = make_gunicorn(workers=4, GATEWAY_API_KEYS=KEYS, GATEWAY_RATE_LIMIT="10/minute")
-    ticket_id = create_ticket(server.url, client="carol")
+    ticket_id = create(server.url, headers=bearer("carol"))
     wait_for_workers(server, 4)
     wait_for_fresh_window()
     before = sandbox.stats()["get_calls"]
-    alice = burst([server.url], f"/requests/{ticket_id}", "alice", 30)
+    alice = reads([server.url], f"/requests/{ticket_id}", "alice", 30)
     assert_limited(alice, 10)
-    bob = burst([server.url], f"/requests/{ticket_id}", "bob", 12)
+    bob = reads([server.url], f"/requests/{ticket_id}", "bob", 12)
     assert_limited(bob, 10)
     # Refused requests never reach Zoho; probes are never limited.
     assert sandbox.stats()["get_calls"] - before == 20
@@ -195,21 +181,20 @@ def test_rate_limit_is_shared_by_gunicorn_workers_and_separate_per_key(
 def test_rate_limit_in_redis_is_shared_by_two_gunicorn_masters(
     make_gunicorn: GunicornStarter,
     sandbox: Sandbox,
-    redis_url: str,  # noqa: F811
+    redis_url: str,
 ) -> None:
-    url = redis_url.rsplit("/", 1)[0] + f"/{DB_RATE_LIMIT}"
-    redis.Redis.from_url(url).flushdb()
+    url = redis_db(redis_url, DB_RATE_LIMIT)
     env = {"GATEWAY_API_KEYS": KEYS, "GATEWAY_RATE_LIMIT": "10/minute", "GATEWAY_STATE_URL": url}
     first, second = make_gunicorn(workers=2, **env), make_gunicorn(workers=2, **env)
-    ticket_id = create_ticket(first.url, client="carol")
+    ticket_id = create(first.url, headers=bearer("carol"))
     wait_for_workers(first, 2)
     wait_for_workers(second, 2)
     wait_for_fresh_window()
-    alice = burst([first.url, second.url], f"/requests/{ticket_id}", "alice", 30)
+    alice = reads([first.url, second.url], f"/requests/{ticket_id}", "alice", 30)
     assert_limited(alice, 10)
     served_by = {a.url.split("/requests")[0] for a in alice if a.status_code == 200}
     assert served_by == {first.url, second.url}, served_by
-    bob = burst([second.url, first.url], f"/requests/{ticket_id}", "bob", 12)
+    bob = reads([second.url, first.url], f"/requests/{ticket_id}", "bob", 12)
     assert_limited(bob, 10)
 
 
@@ -221,10 +206,7 @@ def test_no_log_of_the_run_holds_a_secret(tmp_path_factory: pytest.TempPathFacto
     planted = f"x {api_key('alice')} 1000.{'ab' * 16}.{'cd' * 16} sandbox-client-secret sandbox-refresh-token y"
     assert len(secrets_in(planted)) == 4, secrets_in(planted)
     # ...and nothing in the logs of this run: every gunicorn's file and stderr, and the in-process gateways' log.
-    base = tmp_path_factory.getbasetemp()
-    files = [p for p in base.rglob("*") if p.is_file() and p.suffix in (".log", ".stderr")]
-    if session_log.exists():
-        files.append(session_log)
+    files = logged_files(tmp_path_factory.getbasetemp(), session_log)
     assert files, "no log was written"
     size = 0
     found: dict[str, list[str]] = {}
