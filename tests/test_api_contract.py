@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import json
 import re
-import socket
-import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -18,92 +16,29 @@ from urllib.parse import parse_qs
 
 import pytest
 import requests
-from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
+from werkzeug.serving import BaseWSGIServer, make_server
 
-from tests.conftest import base_env
-from tests.servers import Sandbox, ThreadedGateway
+from tests.helpers import (
+    SDP_ACCEPT,
+    TICKET,
+    TIMEOUT,
+    assert_error,
+    base_env,
+    check_never_html,
+    counters,
+    create,
+    failure,
+    get,
+    post,
+    raw_request,
+)
+from tests.servers import QuietHandler, Sandbox, Starter, ThreadedGateway, serve_in_thread, stop_server
 from zoho_gateway.sandbox import SandboxServer
 
-TIMEOUT = 10.0
-SDP_ACCEPT = "application/vnd.manageengine.sdp.v3+json"
-TICKET: dict[str, Any] = {
-    "subject": "Printer on fire",
-    "description": "Third floor, next to HR.",
-    "requester_email": "jane.doe@example.com",
-}
 GENERATED_ID = re.compile(r"[0-9a-f]{32}")
 
 
 # ---- helpers -------------------------------------------------------------------------------------
-
-
-def post(
-    gateway: ThreadedGateway,
-    payload: Any = None,
-    *,
-    data: Any = None,
-    content_type: str | None = None,
-    **headers: str,
-) -> requests.Response:
-    if payload is not None:
-        data = json.dumps(payload).encode()
-        content_type = content_type or "application/json"
-    if content_type is not None:
-        headers["Content-Type"] = content_type
-    return check_never_html(
-        requests.post(f"{gateway.url}/requests", data=data, headers=headers, timeout=TIMEOUT)
-    )
-
-
-def get(gateway: ThreadedGateway, ticket_id: str, **headers: str) -> requests.Response:
-    return check_never_html(
-        requests.get(f"{gateway.url}/requests/{ticket_id}", headers=headers, timeout=TIMEOUT)
-    )
-
-
-def check_never_html(response: requests.Response) -> requests.Response:
-    content_type = response.headers.get("Content-Type", "")
-    assert "html" not in content_type.lower(), (response.status_code, content_type, response.text[:200])
-    assert "Traceback" not in response.text
-    return response
-
-
-def assert_error(response: requests.Response, status: int, code: str) -> dict[str, Any]:
-    """The error format of DESIGN.md, with the request id of the answer in ``details``."""
-    check_never_html(response)
-    assert response.status_code == status, response.text
-    assert response.headers["Content-Type"].startswith("application/json")
-    body: dict[str, Any] = response.json()
-    assert set(body) == {"error", "details"}, body
-    assert isinstance(body["error"], str) and body["error"]
-    details = body["details"]
-    assert details["code"] == code, body
-    assert isinstance(details["message"], str) and details["message"]
-    assert details["request_id"] == response.headers["X-Request-ID"]
-    return body
-
-
-def counters(sandbox: Sandbox) -> dict[str, int]:
-    stats = sandbox.stats()
-    return {k: v for k, v in stats.items() if isinstance(v, int) and not isinstance(v, bool)}
-
-
-def delta(before: dict[str, int], after: dict[str, int]) -> dict[str, int]:
-    return {k: after[k] - before.get(k, 0) for k in after if after[k] != before.get(k, 0)}
-
-
-def stored(sandbox: Sandbox, ticket_id: str) -> dict[str, Any]:
-    answer = sandbox.http.get(f"{sandbox.url}/_sandbox/tickets/{ticket_id}", timeout=5)
-    answer.raise_for_status()
-    entity: dict[str, Any] = answer.json()
-    return entity
-
-
-def create(gateway: ThreadedGateway, **fields: Any) -> str:
-    response = post(gateway, {**TICKET, **fields})
-    assert response.status_code == 201, response.text
-    ticket_id: str = response.json()["zoho_ticket_id"]
-    return ticket_id
 
 
 @dataclass
@@ -114,11 +49,6 @@ class Seen:
     body: bytes
 
 
-class _Quiet(WSGIRequestHandler):
-    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
-        return None
-
-
 class RecordingProxy:
     """A pass-through HTTP proxy in front of the sandbox that records every request exactly as it arrived."""
 
@@ -126,12 +56,10 @@ class RecordingProxy:
         self.target = target
         self.seen: list[Seen] = []
         self._server: BaseWSGIServer = make_server(
-            "127.0.0.1", 0, self._app, threaded=True, request_handler=_Quiet
+            "127.0.0.1", 0, self._app, threaded=True, request_handler=QuietHandler
         )
         self.url = f"http://127.0.0.1:{self._server.server_port}"
-        threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        ).start()
+        serve_in_thread(self._server, poll_interval=0.05)
 
     def _app(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
         length = int(environ.get("CONTENT_LENGTH") or 0)
@@ -159,25 +87,11 @@ class RecordingProxy:
         return [answer.content]
 
     def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+        stop_server(self._server)
 
 
-# One gateway for the module (a werkzeug server takes half a second to stop): each test gets it with a reset
-# sandbox and no token, so every test starts from "nothing minted, nothing stored".
-
-
-@pytest.fixture(scope="module")
-def shared_gateway(sandbox_server: SandboxServer) -> Iterator[ThreadedGateway]:
-    running = ThreadedGateway(base_env(sandbox_server.url))
-    yield running
-    running.stop()
-
-
-@pytest.fixture
-def gateway(shared_gateway: ThreadedGateway, sandbox: Sandbox) -> ThreadedGateway:
-    shared_gateway.gateway.tokens.forget()
-    return shared_gateway
+# Most tests take ``reused_gateway`` (conftest.py): the module's one gateway, with a reset sandbox and no token,
+# so every test starts from "nothing minted, nothing stored".
 
 
 @pytest.fixture(scope="module")
@@ -206,8 +120,8 @@ def proxied_gateway(
 # ---- POST /requests: success and what reaches Zoho -----------------------------------------------
 
 
-def test_create_answers_201_with_the_contract_body(gateway: ThreadedGateway, sandbox: Sandbox) -> None:
-    response = post(gateway, TICKET)
+def test_create_answers_201_with_the_contract_body(reused_gateway: ThreadedGateway, sandbox: Sandbox) -> None:
+    response = post(reused_gateway, TICKET)
     assert response.status_code == 201
     assert response.headers["Content-Type"].startswith("application/json")
     body = response.json()
@@ -216,7 +130,7 @@ def test_create_answers_201_with_the_contract_body(gateway: ThreadedGateway, san
     assert isinstance(body["zoho_ticket_id"], str) and body["zoho_ticket_id"].isdigit()
     # Where the new ticket can be read (RFC 9110 §10.2.2).
     assert response.headers["Location"] == f"/requests/{body['zoho_ticket_id']}"
-    entity = stored(sandbox, body["zoho_ticket_id"])
+    entity = sandbox.ticket(body["zoho_ticket_id"])
     assert entity["subject"] == TICKET["subject"]
     assert entity["description"] == TICKET["description"]
     assert entity["requester"]["email_id"] == TICKET["requester_email"]
@@ -229,9 +143,9 @@ def test_create_answers_201_with_the_contract_body(gateway: ThreadedGateway, san
     }
 
 
-def test_create_also_succeeds_when_zoho_answers_200(gateway: ThreadedGateway, sandbox: Sandbox) -> None:
+def test_create_also_succeeds_when_zoho_answers_200(reused_gateway: ThreadedGateway, sandbox: Sandbox) -> None:
     sandbox.settings(create_http_status=200)
-    assert post(gateway, TICKET).status_code == 201
+    assert post(reused_gateway, TICKET).status_code == 201
 
 
 @pytest.mark.parametrize("form", ["bare", "object"])
@@ -240,7 +154,7 @@ def test_lookup_fields_arrive_at_zoho_as_name_objects(
 ) -> None:
     gateway = proxied_gateway
     lookups = {"priority": "High", "department": "Sales", "category": "Hardware", "status": "On Hold"}
-    sent = {k: (v if form == "bare" else {"name": v}) for k, v in lookups.items()}
+    sent: dict[str, Any] = {k: (v if form == "bare" else {"name": v}) for k, v in lookups.items()}
     ticket_id = create(gateway, **sent)
 
     creates = [s for s in proxy.seen if s.method == "POST"]
@@ -261,7 +175,7 @@ def test_lookup_fields_arrive_at_zoho_as_name_objects(
         }
     }
     # ... and the sandbox (which refuses a lookup that is not an object) resolved every one of them.
-    entity = stored(sandbox, ticket_id)
+    entity = sandbox.ticket(ticket_id)
     for field, name in lookups.items():
         assert entity[field]["name"] == name
 
@@ -276,48 +190,35 @@ def test_lookup_names_are_trimmed_and_null_lookups_are_not_sent(
     assert "department" not in request and "status" not in request
 
 
-def test_non_ascii_ticket_round_trips(gateway: ThreadedGateway, sandbox: Sandbox) -> None:
-    ticket_id = create(gateway, subject="Drucker brennt 🔥 — 日本語", description="ü" * 1000)
-    entity = stored(sandbox, ticket_id)
+def test_non_ascii_ticket_round_trips(reused_gateway: ThreadedGateway, sandbox: Sandbox) -> None:
+    ticket_id = create(reused_gateway, subject="Drucker brennt 🔥 — 日本語", description="ü" * 1000)
+    entity = sandbox.ticket(ticket_id)
     assert entity["subject"] == "Drucker brennt 🔥 — 日本語" and entity["description"] == "ü" * 1000
 
 
 def test_zoho_refusing_a_lookup_value_is_422_with_zohos_message(
-    gateway: ThreadedGateway, sandbox: Sandbox
+    reused_gateway: ThreadedGateway, sandbox: Sandbox
 ) -> None:
-    body = assert_error(post(gateway, {**TICKET, "priority": "Critical"}), 422, "zoho_rejected_value")
+    body = assert_error(post(reused_gateway, {**TICKET, "priority": "Critical"}), 422, "zoho_rejected_value")
     assert body["details"]["fields"] == {"priority": ["Value given for priority is not valid"]}
     assert "Value given for priority is not valid" in body["details"]["message"]
     assert sandbox.stats()["tickets"] == 0
 
 
-def test_zoho_4001_with_field_injected_is_422(gateway: ThreadedGateway, sandbox: Sandbox) -> None:
+def test_zoho_4001_with_field_injected_is_422(reused_gateway: ThreadedGateway, sandbox: Sandbox) -> None:
     sandbox.fault(
         target="create",
         kind="status",
         status=400,
         times=1,
-        body={
-            "response_status": {
-                "status_code": 4000,
-                "status": "failed",
-                "messages": [
-                    {
-                        "status_code": 4001,
-                        "field": "os",
-                        "type": "failed",
-                        "message": "EXTRA_KEY_FOUND_IN_JSON",
-                    }
-                ],
-            }
-        },
+        body=failure(4001, "EXTRA_KEY_FOUND_IN_JSON", field="os"),
     )
-    body = assert_error(post(gateway, TICKET), 422, "zoho_rejected_value")
+    body = assert_error(post(reused_gateway, TICKET), 422, "zoho_rejected_value")
     assert body["details"]["fields"] == {"os": ["EXTRA_KEY_FOUND_IN_JSON"]}
     assert "EXTRA_KEY_FOUND_IN_JSON" in body["details"]["message"]
 
 
-def test_zoho_failure_inside_http_200_is_not_a_success(gateway: ThreadedGateway, sandbox: Sandbox) -> None:
+def test_zoho_failure_inside_http_200_is_not_a_success(reused_gateway: ThreadedGateway, sandbox: Sandbox) -> None:
     sandbox.fault(
         target="create",
         kind="status",
@@ -335,32 +236,24 @@ def test_zoho_failure_inside_http_200_is_not_a_success(gateway: ThreadedGateway,
             ]
         },
     )
-    body = assert_error(post(gateway, TICKET), 422, "zoho_rejected_value")
+    body = assert_error(post(reused_gateway, TICKET), 422, "zoho_rejected_value")
     assert body["details"]["fields"] == {"category": ["Not in use"]}
 
 
-def test_zoho_permission_refusal_4002_is_502(gateway: ThreadedGateway, sandbox: Sandbox) -> None:
+def test_zoho_permission_refusal_4002_is_502(reused_gateway: ThreadedGateway, sandbox: Sandbox) -> None:
     sandbox.fault(
         target="api",
         kind="status",
         status=403,
         times=2,
-        body={
-            "response_status": {
-                "status_code": 4000,
-                "status": "failed",
-                "messages": [
-                    {"status_code": 4002, "type": "failed", "message": "User does not have this permission"}
-                ],
-            }
-        },
+        body=failure(4002, "User does not have this permission"),
     )
-    assert_error(post(gateway, TICKET), 502, "zoho_auth_failed")
-    assert_error(get(gateway, "123"), 502, "zoho_auth_failed")
+    assert_error(post(reused_gateway, TICKET), 502, "zoho_auth_failed")
+    assert_error(get(reused_gateway, "123"), 502, "zoho_auth_failed")
 
 
 def test_zoho_4007_on_create_is_not_reported_as_an_unknown_ticket(
-    gateway: ThreadedGateway, sandbox: Sandbox
+    reused_gateway: ThreadedGateway, sandbox: Sandbox
 ) -> None:
     sandbox.fault(
         target="create",
@@ -374,15 +267,15 @@ def test_zoho_4007_on_create_is_not_reported_as_an_unknown_ticket(
             }
         },
     )
-    assert_error(post(gateway, TICKET), 502, "zoho_bad_response")
+    assert_error(post(reused_gateway, TICKET), 502, "zoho_bad_response")
 
 
 # ---- GET /requests/<id> --------------------------------------------------------------------------
 
 
-def test_get_unassigned_ticket(gateway: ThreadedGateway, sandbox: Sandbox) -> None:
-    ticket_id = create(gateway)
-    response = get(gateway, ticket_id)
+def test_get_unassigned_ticket(reused_gateway: ThreadedGateway, sandbox: Sandbox) -> None:
+    ticket_id = create(reused_gateway)
+    response = get(reused_gateway, ticket_id)
     assert response.status_code == 200
     assert response.headers["Content-Type"].startswith("application/json")
     assert response.json() == {
@@ -395,16 +288,16 @@ def test_get_unassigned_ticket(gateway: ThreadedGateway, sandbox: Sandbox) -> No
     assert sandbox.stats()["last_headers"]["Accept"] == SDP_ACCEPT
 
 
-def test_get_assigned_and_resolved_ticket(gateway: ThreadedGateway, sandbox: Sandbox) -> None:
-    ticket_id = create(gateway, status="In Progress")
-    assert get(gateway, ticket_id).json()["status"] == "In Progress"
+def test_get_assigned_and_resolved_ticket(reused_gateway: ThreadedGateway, sandbox: Sandbox) -> None:
+    ticket_id = create(reused_gateway, status="In Progress")
+    assert get(reused_gateway, ticket_id).json()["status"] == "In Progress"
     sandbox.patch_ticket(
         ticket_id,
         technician={"name": "Heather Graham", "email_id": "heather@example.com"},
         resolution="Replaced the fuser unit.",
         status="Resolved",
     )
-    assert get(gateway, ticket_id).json() == {
+    assert get(reused_gateway, ticket_id).json() == {
         "ticket_id": ticket_id,
         "status": "Resolved",
         "technician_assigned": "Heather Graham",
@@ -413,19 +306,19 @@ def test_get_assigned_and_resolved_ticket(gateway: ThreadedGateway, sandbox: San
     }
     # A technician known only by name has no contact email; a cleared resolution is null again.
     sandbox.patch_ticket(ticket_id, technician={"name": "Nameonly Tech"}, resolution=None)
-    body = get(gateway, ticket_id).json()
+    body = get(reused_gateway, ticket_id).json()
     assert body["technician_assigned"] == "Nameonly Tech"
     assert body["technician_contact_email"] is None and body["technician_comments"] is None
 
 
-def test_unknown_ticket_is_404(gateway: ThreadedGateway, sandbox: Sandbox) -> None:
-    body = assert_error(get(gateway, "123640000000999999"), 404, "ticket_not_found")
+def test_unknown_ticket_is_404(reused_gateway: ThreadedGateway, sandbox: Sandbox) -> None:
+    body = assert_error(get(reused_gateway, "123640000000999999"), 404, "ticket_not_found")
     assert body["details"]["code"] == "ticket_not_found"
     assert sandbox.stats()["get_calls"] == 1
 
 
-def test_twenty_digit_id_is_accepted_and_asked_of_zoho(gateway: ThreadedGateway, sandbox: Sandbox) -> None:
-    assert_error(get(gateway, "9" * 20), 404, "ticket_not_found")
+def test_twenty_digit_id_is_accepted_and_asked_of_zoho(reused_gateway: ThreadedGateway, sandbox: Sandbox) -> None:
+    assert_error(get(reused_gateway, "9" * 20), 404, "ticket_not_found")
     assert sandbox.stats()["get_calls"] == 1
 
 
@@ -447,25 +340,21 @@ def test_twenty_digit_id_is_accepted_and_asked_of_zoho(gateway: ThreadedGateway,
     ],
 )
 def test_invalid_ticket_ids_are_400_without_any_upstream_call(
-    bad_id: str, gateway: ThreadedGateway, sandbox: Sandbox
+    bad_id: str, reused_gateway: ThreadedGateway, sandbox: Sandbox
 ) -> None:
     before = counters(sandbox)
-    assert_error(get(gateway, bad_id), 400, "invalid_ticket_id")
+    assert_error(get(reused_gateway, bad_id), 400, "invalid_ticket_id")
     after = counters(sandbox)
     assert after["api_calls"] == before["api_calls"] and after["token_calls"] == before["token_calls"]
 
 
-def test_dot_dot_id_is_400_without_any_upstream_call(gateway: ThreadedGateway, sandbox: Sandbox) -> None:
+def test_dot_dot_id_is_400_without_any_upstream_call(reused_gateway: ThreadedGateway, sandbox: Sandbox) -> None:
     before = counters(sandbox)
     # requests would normalise %2e%2e to "..": send the exact bytes on a raw socket.
-    port = int(gateway.url.rsplit(":", 1)[1])
     for target in (b"/requests/%2e%2e", b"/requests/%2E%2E", b"/requests/.%2e"):
-        with socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT) as sock:
-            sock.sendall(b"GET " + target + b" HTTP/1.1\r\nHost: gw\r\nConnection: close\r\n\r\n")
-            answer = b""
-            while chunk := sock.recv(65536):
-                answer += chunk
-        head, _, payload = answer.partition(b"\r\n\r\n")
+        head, payload = raw_request(
+            reused_gateway.url, b"GET " + target + b" HTTP/1.1\r\nHost: gw\r\nConnection: close\r\n\r\n"
+        )
         assert head.startswith(b"HTTP/1.1 400"), head
         assert b"content-type: application/json" in head.lower()
         assert json.loads(payload)["details"]["code"] == "invalid_ticket_id"
@@ -501,11 +390,11 @@ def test_dot_dot_id_is_400_without_any_upstream_call(gateway: ThreadedGateway, s
     ],
 )
 def test_invalid_fields_are_422_with_per_field_messages(
-    change: dict[str, Any], field: str, fragment: str, gateway: ThreadedGateway, sandbox: Sandbox
+    change: dict[str, Any], field: str, fragment: str, reused_gateway: ThreadedGateway, sandbox: Sandbox
 ) -> None:
     payload = {**TICKET, **change}
     payload = {k: v for k, v in payload.items() if not (v is None and k in TICKET)}
-    body = assert_error(post(gateway, payload), 422, "validation_failed")
+    body = assert_error(post(reused_gateway, payload), 422, "validation_failed")
     fields = body["details"]["fields"]
     assert set(fields) == {field}, fields
     assert all(isinstance(m, str) and m for m in fields[field])
@@ -513,66 +402,67 @@ def test_invalid_fields_are_422_with_per_field_messages(
     assert sandbox.stats()["api_calls"] == 0
 
 
-def test_unknown_fields_are_rejected_by_name(gateway: ThreadedGateway, sandbox: Sandbox) -> None:
+def test_unknown_fields_are_rejected_by_name(reused_gateway: ThreadedGateway, sandbox: Sandbox) -> None:
     body = assert_error(
-        post(gateway, {**TICKET, "urgency": "High", "technician": "me"}), 422, "validation_failed"
+        post(reused_gateway, {**TICKET, "urgency": "High", "technician": "me"}), 422, "validation_failed"
     )
     assert set(body["details"]["fields"]) == {"urgency", "technician"}
     assert "urgency" in body["details"]["message"] and "technician" in body["details"]["message"]
     assert sandbox.stats()["api_calls"] == 0
 
 
-def test_every_problem_is_reported_at_once(gateway: ThreadedGateway) -> None:
+def test_every_problem_is_reported_at_once(reused_gateway: ThreadedGateway) -> None:
     body = assert_error(
-        post(gateway, {"subject": "", "requester_email": "nope", "extra": 1}), 422, "validation_failed"
+        post(reused_gateway, {"subject": "", "requester_email": "nope", "extra": 1}), 422, "validation_failed"
     )
     assert set(body["details"]["fields"]) == {"subject", "description", "requester_email", "extra"}
 
 
-def test_subject_and_description_follow_one_rule(gateway: ThreadedGateway, sandbox: Sandbox) -> None:
+def test_subject_and_description_follow_one_rule(reused_gateway: ThreadedGateway, sandbox: Sandbox) -> None:
     """Both are required text: present, a string, and at least one visible character; both are sent as written.
 
     The seed contract requires ``description``; an empty one is refused like an empty ``subject``, with the
     same message, rather than accepted as a required field that may say nothing.
     """
     for blank in ("", "   "):
-        body = assert_error(post(gateway, {**TICKET, "subject": blank, "description": blank}), 422, "validation_failed")
+        answer = post(reused_gateway, {**TICKET, "subject": blank, "description": blank})
+        body = assert_error(answer, 422, "validation_failed")
         assert body["details"]["fields"] == {"subject": ["Must not be blank."], "description": ["Must not be blank."]}
-    ticket_id = create(gateway, subject=" s ", description=" . ")
-    assert (stored(sandbox, ticket_id)["subject"], stored(sandbox, ticket_id)["description"]) == (" s ", " . ")
+    ticket_id = create(reused_gateway, subject=" s ", description=" . ")
+    assert (sandbox.ticket(ticket_id)["subject"], sandbox.ticket(ticket_id)["description"]) == (" s ", " . ")
     assert sandbox.stats()["create_calls"] == 1
 
 
-def test_subject_of_exactly_250_characters_is_accepted(gateway: ThreadedGateway, sandbox: Sandbox) -> None:
-    ticket_id = create(gateway, subject="s" * 250)
-    assert stored(sandbox, ticket_id)["subject"] == "s" * 250
+def test_subject_of_exactly_250_characters_is_accepted(reused_gateway: ThreadedGateway, sandbox: Sandbox) -> None:
+    ticket_id = create(reused_gateway, subject="s" * 250)
+    assert sandbox.ticket(ticket_id)["subject"] == "s" * 250
 
 
 # ---- malformed bodies (400, 413, 415) ------------------------------------------------------------
 
 
-def test_body_over_one_megabyte_is_413(gateway: ThreadedGateway, sandbox: Sandbox) -> None:
+def test_body_over_one_megabyte_is_413(reused_gateway: ThreadedGateway, sandbox: Sandbox) -> None:
     big = json.dumps({**TICKET, "description": "x" * 1_500_000}).encode()
-    assert_error(post(gateway, data=big, content_type="application/json"), 413, "payload_too_large")
+    assert_error(post(reused_gateway, data=big, content_type="application/json"), 413, "payload_too_large")
     assert sandbox.stats()["api_calls"] == 0
 
 
-def test_chunked_body_over_one_megabyte_is_413(gateway: ThreadedGateway, sandbox: Sandbox) -> None:
+def test_chunked_body_over_one_megabyte_is_413(reused_gateway: ThreadedGateway, sandbox: Sandbox) -> None:
     def chunks() -> Iterator[bytes]:
         yield b'{"subject": "s", "requester_email": "a@b.co", "description": "'
         for _ in range(15):
             yield b"x" * 100_000
         yield b'"}'
 
-    assert_error(post(gateway, data=chunks(), content_type="application/json"), 413, "payload_too_large")
+    assert_error(post(reused_gateway, data=chunks(), content_type="application/json"), 413, "payload_too_large")
     assert sandbox.stats()["api_calls"] == 0
 
 
-def test_chunked_body_under_the_limit_is_accepted(gateway: ThreadedGateway) -> None:
+def test_chunked_body_under_the_limit_is_accepted(reused_gateway: ThreadedGateway) -> None:
     def chunks() -> Iterator[bytes]:
         yield json.dumps(TICKET).encode()
 
-    assert post(gateway, data=chunks(), content_type="application/json").status_code == 201
+    assert post(reused_gateway, data=chunks(), content_type="application/json").status_code == 201
 
 
 @pytest.mark.parametrize(
@@ -607,9 +497,9 @@ def test_chunked_body_under_the_limit_is_accepted(gateway: ThreadedGateway) -> N
     ],
 )
 def test_malformed_json_is_400_never_500(
-    name: str, data: bytes, gateway: ThreadedGateway, sandbox: Sandbox
+    name: str, data: bytes, reused_gateway: ThreadedGateway, sandbox: Sandbox
 ) -> None:
-    assert_error(post(gateway, data=data, content_type="application/json"), 400, "invalid_json")
+    assert_error(post(reused_gateway, data=data, content_type="application/json"), 400, "invalid_json")
     assert sandbox.stats()["api_calls"] == 0
 
 
@@ -622,29 +512,31 @@ def test_malformed_json_is_400_never_500(
         (b'{"subject": "s", "description": "d", "requester_email": "a@b.co", "x": [{"k": 1, "k": 2}]}', "k"),
     ],
 )
-def test_a_key_given_twice_is_400_naming_it(data: bytes, key: str, gateway: ThreadedGateway, sandbox: Sandbox) -> None:
+def test_a_key_given_twice_is_400_naming_it(
+    data: bytes, key: str, reused_gateway: ThreadedGateway, sandbox: Sandbox
+) -> None:
     """No silent "last one wins": the client meant one of the two values, and only it knows which."""
-    body = assert_error(post(gateway, data=data, content_type="application/json"), 400, "invalid_json")
+    body = assert_error(post(reused_gateway, data=data, content_type="application/json"), 400, "invalid_json")
     assert f'"{key}"' in body["details"]["message"], body
     assert sandbox.stats()["api_calls"] == 0
 
 
-def test_escaped_surrogate_pairs_are_fine(gateway: ThreadedGateway, sandbox: Sandbox) -> None:
+def test_escaped_surrogate_pairs_are_fine(reused_gateway: ThreadedGateway, sandbox: Sandbox) -> None:
     data = json.dumps({**TICKET, "subject": "fire 🔥"}, ensure_ascii=True).encode()  # "\ud83d\udd25"
     assert b"\\ud83d" in data
-    response = post(gateway, data=data, content_type="application/json")
+    response = post(reused_gateway, data=data, content_type="application/json")
     assert response.status_code == 201
-    assert stored(sandbox, response.json()["zoho_ticket_id"])["subject"] == "fire 🔥"
+    assert sandbox.ticket(response.json()["zoho_ticket_id"])["subject"] == "fire 🔥"
 
 
-def test_moderately_nested_unknown_field_is_422_not_500(gateway: ThreadedGateway) -> None:
+def test_moderately_nested_unknown_field_is_422_not_500(reused_gateway: ThreadedGateway) -> None:
     data = (
         b'{"subject": "s", "description": "d", "requester_email": "a@b.co", "x": '
         + b"[" * 500
         + b"]" * 500
         + b"}"
     )
-    body = assert_error(post(gateway, data=data, content_type="application/json"), 422, "validation_failed")
+    body = assert_error(post(reused_gateway, data=data, content_type="application/json"), 422, "validation_failed")
     assert set(body["details"]["fields"]) == {"x"}
 
 
@@ -659,15 +551,15 @@ def test_moderately_nested_unknown_field_is_422_not_500(gateway: ThreadedGateway
     ],
 )
 def test_non_json_content_type_is_415(
-    content_type: str | None, gateway: ThreadedGateway, sandbox: Sandbox
+    content_type: str | None, reused_gateway: ThreadedGateway, sandbox: Sandbox
 ) -> None:
-    response = post(gateway, data=json.dumps(TICKET).encode(), content_type=content_type)
+    response = post(reused_gateway, data=json.dumps(TICKET).encode(), content_type=content_type)
     assert_error(response, 415, "unsupported_media_type")
     assert sandbox.stats()["api_calls"] == 0
 
 
-def test_json_content_type_with_charset_is_accepted(gateway: ThreadedGateway) -> None:
-    response = post(gateway, data=json.dumps(TICKET).encode(), content_type="application/json; charset=utf-8")
+def test_json_content_type_with_charset_is_accepted(reused_gateway: ThreadedGateway) -> None:
+    response = post(reused_gateway, data=json.dumps(TICKET).encode(), content_type="application/json; charset=utf-8")
     assert response.status_code == 201
 
 
@@ -677,8 +569,8 @@ def test_json_content_type_with_charset_is_accepted(gateway: ThreadedGateway) ->
 @pytest.mark.parametrize(
     "path", ["/nope", "/requests/", "/requests/1/notes", "/api/v3/requests", "/REQUESTS/1"]
 )
-def test_unknown_route_is_404_json(path: str, gateway: ThreadedGateway, sandbox: Sandbox) -> None:
-    response = check_never_html(requests.get(f"{gateway.url}{path}", timeout=TIMEOUT))
+def test_unknown_route_is_404_json(path: str, reused_gateway: ThreadedGateway, sandbox: Sandbox) -> None:
+    response = check_never_html(requests.get(f"{reused_gateway.url}{path}", timeout=TIMEOUT))
     assert_error(response, 404, "not_found")
     assert sandbox.stats()["api_calls"] == 0
 
@@ -695,10 +587,10 @@ def test_unknown_route_is_404_json(path: str, gateway: ThreadedGateway, sandbox:
     ],
 )
 def test_wrong_method_is_405_json_with_allow(
-    method: str, path: str, allowed: set[str], gateway: ThreadedGateway, sandbox: Sandbox
+    method: str, path: str, allowed: set[str], reused_gateway: ThreadedGateway, sandbox: Sandbox
 ) -> None:
     response = check_never_html(
-        requests.request(method, f"{gateway.url}{path}", json=TICKET, timeout=TIMEOUT)
+        requests.request(method, f"{reused_gateway.url}{path}", json=TICKET, timeout=TIMEOUT)
     )
     assert_error(response, 405, "method_not_allowed")
     allow = {m.strip() for m in response.headers["Allow"].split(",")}
@@ -706,9 +598,9 @@ def test_wrong_method_is_405_json_with_allow(
     assert sandbox.stats()["api_calls"] == 0
 
 
-def test_no_answer_is_ever_html(gateway: ThreadedGateway, sandbox: Sandbox) -> None:
+def test_no_answer_is_ever_html(reused_gateway: ThreadedGateway, sandbox: Sandbox) -> None:
     """A sweep of odd requests: whatever the status, the answer is never an HTML page."""
-    url = gateway.url
+    url = reused_gateway.url
     sandbox.fault(target="api", kind="html", times=3)
     answers = [
         requests.request("OPTIONS", f"{url}/requests", timeout=TIMEOUT),
@@ -731,15 +623,15 @@ def test_no_answer_is_ever_html(gateway: ThreadedGateway, sandbox: Sandbox) -> N
 
 
 def test_api_key_is_required_when_configured_and_checked_before_any_upstream_call(
-    make_gateway: Callable[..., ThreadedGateway], sandbox: Sandbox
+    make_gateway: Starter, sandbox: Sandbox
 ) -> None:
     key = "Zx81-kLmN0pQ_rS2tUvW3xYz4aBcD5eF"
     gateway = make_gateway(GATEWAY_API_KEYS=f"bot={key}")
     answers = [
         post(gateway, TICKET),
-        post(gateway, TICKET, Authorization="Bearer wrong-key-0123456789abcdef"),
-        post(gateway, TICKET, Authorization=f"Basic {key}"),
-        get(gateway, "123", **{"X-API-Key": key[::-1]}),
+        post(gateway, TICKET, {"Authorization": "Bearer wrong-key-0123456789abcdef"}),
+        post(gateway, TICKET, {"Authorization": f"Basic {key}"}),
+        get(gateway, "123", {"X-API-Key": key[::-1]}),
         get(gateway, "abc"),
     ]
     for response in answers:
@@ -748,28 +640,28 @@ def test_api_key_is_required_when_configured_and_checked_before_any_upstream_cal
         assert key not in response.text and key[::-1] not in response.text
     stats = sandbox.stats()
     assert stats["api_calls"] == 0 and stats["token_calls"] == 0
-    created = post(gateway, TICKET, Authorization=f"Bearer {key}")
+    created = post(gateway, TICKET, {"Authorization": f"Bearer {key}"})
     assert created.status_code == 201
-    assert get(gateway, created.json()["zoho_ticket_id"], **{"X-API-Key": key}).status_code == 200
+    assert get(gateway, created.json()["zoho_ticket_id"], {"X-API-Key": key}).status_code == 200
 
 
 # ---- request ids ---------------------------------------------------------------------------------
 
 
-def test_a_valid_request_id_is_echoed_and_reported(gateway: ThreadedGateway) -> None:
+def test_a_valid_request_id_is_echoed_and_reported(reused_gateway: ThreadedGateway) -> None:
     rid = "client-req_42.A"
-    response = get(gateway, "abc", **{"X-Request-ID": rid})
+    response = get(reused_gateway, "abc", {"X-Request-ID": rid})
     assert response.headers["X-Request-ID"] == rid
     assert assert_error(response, 400, "invalid_ticket_id")["details"]["request_id"] == rid
-    assert post(gateway, TICKET, **{"X-Request-ID": "x" * 128}).headers["X-Request-ID"] == "x" * 128
+    assert post(reused_gateway, TICKET, {"X-Request-ID": "x" * 128}).headers["X-Request-ID"] == "x" * 128
 
 
 @pytest.mark.parametrize(
     "hostile", ["<script>alert(1)</script>", "x" * 200, "a b", "id\u00e9", "../../etc", "a;b"]
 )
-def test_a_hostile_request_id_is_replaced_never_reflected(hostile: str, gateway: ThreadedGateway) -> None:
+def test_a_hostile_request_id_is_replaced_never_reflected(hostile: str, reused_gateway: ThreadedGateway) -> None:
     response = requests.get(
-        f"{gateway.url}/requests/abc", headers={"X-Request-ID": hostile.encode("utf-8")}, timeout=TIMEOUT
+        f"{reused_gateway.url}/requests/abc", headers={"X-Request-ID": hostile.encode("utf-8")}, timeout=TIMEOUT
     )
     body = assert_error(response, 400, "invalid_ticket_id")
     rid = response.headers["X-Request-ID"]
@@ -778,9 +670,9 @@ def test_a_hostile_request_id_is_replaced_never_reflected(hostile: str, gateway:
     assert hostile not in response.text
 
 
-def test_every_answer_has_a_fresh_request_id(gateway: ThreadedGateway) -> None:
+def test_every_answer_has_a_fresh_request_id(reused_gateway: ThreadedGateway) -> None:
     ids = {
-        post(gateway, data=b"{", content_type="application/json").headers["X-Request-ID"] for _ in range(5)
+        post(reused_gateway, data=b"{", content_type="application/json").headers["X-Request-ID"] for _ in range(5)
     }
     assert len(ids) == 5 and all(GENERATED_ID.fullmatch(i) for i in ids)
-    assert GENERATED_ID.fullmatch(post(gateway, TICKET).headers["X-Request-ID"])
+    assert GENERATED_ID.fullmatch(post(reused_gateway, TICKET).headers["X-Request-ID"])

@@ -10,25 +10,16 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 import requests
 from prometheus_client.parser import text_string_to_metric_families
 
+from tests.helpers import TICKET, burst, create, get
 from tests.measured import Measurements
-from tests.servers import GunicornGateway, Sandbox, ThreadedGateway
+from tests.servers import GunicornGateway, GunicornStarter, Sandbox, Starter
 
-GatewayStarter = Callable[..., ThreadedGateway]
-GunicornStarter = Callable[..., GunicornGateway]
-
-TICKET = {
-    "subject": "VPN drops every hour",
-    "description": "Since Monday's update",
-    "requester_email": "ops@example.com",
-}
 TECHNICIAN = {"name": "Ada Lovelace", "email_id": "ada@example.com"}
 UNKNOWN_ID = "999999999"
 #: Longer than the 2 s TTL used below, so that every local and shared copy has lapsed.
@@ -41,34 +32,9 @@ _summary = report.summary_fixture()
 # --- helpers -------------------------------------------------------------------------------------------
 
 
-def create(url: str, headers: dict[str, str] | None = None) -> str:
-    answer = requests.post(f"{url}/requests", json=TICKET, headers=headers or {}, timeout=15)
-    assert answer.status_code == 201, answer.text
-    ticket_id: str = answer.json()["zoho_ticket_id"]
-    return ticket_id
-
-
-def get(url: str, ticket_id: str, headers: dict[str, str] | None = None) -> requests.Response:
-    return requests.get(f"{url}/requests/{ticket_id}", headers=headers or {}, timeout=15)
-
-
 def get_calls(sandbox: Sandbox) -> int:
     """Every GET of a ticket that reached the sandbox (faulted and failed ones included)."""
     return int(sandbox.stats()["get_calls"])
-
-
-def burst(call: Callable[[int], requests.Response], total: int, threads: int) -> list[requests.Response]:
-    """``total`` calls, ``threads`` at a time, all released together."""
-    gate = threading.Event()
-
-    def one(i: int) -> requests.Response:
-        gate.wait()
-        return call(i)
-
-    with ThreadPoolExecutor(max_workers=threads) as pool:
-        futures = [pool.submit(one, i) for i in range(total)]
-        gate.set()
-        return [future.result() for future in futures]
 
 
 def start_gunicorns(make_gunicorn: GunicornStarter, *specs: dict[str, Any]) -> list[GunicornGateway]:
@@ -82,7 +48,7 @@ def start_gunicorns(make_gunicorn: GunicornStarter, *specs: dict[str, Any]) -> l
 # --- 1. TTL --------------------------------------------------------------------------------------------
 
 
-def test_cache_ttl_bounds_upstream_gets_and_staleness(sandbox: Sandbox, make_gateway: GatewayStarter) -> None:
+def test_cache_ttl_bounds_upstream_gets_and_staleness(sandbox: Sandbox, make_gateway: Starter) -> None:
     uncached = make_gateway()  # TTL 0 (base_env): creates here prime no cache of the gateway under test
     cached = make_gateway(GATEWAY_CACHE_TTL="2")
     ticket_id = create(uncached.url)
@@ -120,7 +86,7 @@ def test_cache_ttl_bounds_upstream_gets_and_staleness(sandbox: Sandbox, make_gat
 # --- 2. single-flight in one process, errors not cached ------------------------------------------------
 
 
-def test_single_flight_in_one_process(sandbox: Sandbox, make_gateway: GatewayStarter) -> None:
+def test_single_flight_in_one_process(sandbox: Sandbox, make_gateway: Starter) -> None:
     uncached = make_gateway()
     cached = make_gateway(GATEWAY_CACHE_TTL="2")
     ticket_id = create(uncached.url)
@@ -168,7 +134,7 @@ def test_single_flight_in_one_process(sandbox: Sandbox, make_gateway: GatewaySta
 
 
 def test_single_flight_across_workers(
-    sandbox: Sandbox, make_gateway: GatewayStarter, make_gunicorn: GunicornStarter
+    sandbox: Sandbox, make_gateway: Starter, make_gunicorn: GunicornStarter
 ) -> None:
     server = make_gunicorn(workers=4, GATEWAY_CACHE_TTL="5")
     ticket_id = create(make_gateway().url)  # created elsewhere, so no worker has it cached
@@ -226,7 +192,7 @@ def test_hundred_pollers_cost_few_upstream_gets(sandbox: Sandbox, make_gunicorn:
 # --- 5. ETag / If-None-Match -------------------------------------------------------------------------
 
 
-def test_etag_and_conditional_get(sandbox: Sandbox, make_gateway: GatewayStarter) -> None:
+def test_etag_and_conditional_get(sandbox: Sandbox, make_gateway: Starter) -> None:
     cached = make_gateway(GATEWAY_CACHE_TTL="2")
     uncached = make_gateway()
     ticket_id = create(cached.url)
@@ -269,7 +235,7 @@ def test_etag_and_conditional_get(sandbox: Sandbox, make_gateway: GatewayStarter
 # --- 6. a create primes the cache with the fresh ticket --------------------------------------------------
 
 
-def test_create_primes_the_cache_with_the_fresh_ticket(sandbox: Sandbox, make_gateway: GatewayStarter) -> None:
+def test_create_primes_the_cache_with_the_fresh_ticket(sandbox: Sandbox, make_gateway: Starter) -> None:
     cached = make_gateway(GATEWAY_CACHE_TTL="2")
     before = sandbox.stats()
     ticket_id = create(cached.url)
@@ -323,7 +289,7 @@ def value(metrics: dict[str, list[tuple[dict[str, str], float]]], name: str, **l
 
 
 def test_metrics_sum_across_workers(
-    sandbox: Sandbox, make_gateway: GatewayStarter, make_gunicorn: GunicornStarter, tmp_path: Path
+    sandbox: Sandbox, make_gateway: Starter, make_gunicorn: GunicornStarter, tmp_path: Path
 ) -> None:
     main, limited = start_gunicorns(
         make_gunicorn,
@@ -342,7 +308,7 @@ def test_metrics_sum_across_workers(
     # /metrics is not public: with keys configured it needs one, like every non-probe route.
     assert requests.get(f"{main.url}/metrics", timeout=15).status_code == 401
 
-    ids = [create(main.url, auth) for _ in range(3)]
+    ids = [create(main.url, headers=auth) for _ in range(3)]
     idem = {**auth, "Idempotency-Key": "metrics-test-key-1"}
     first = requests.post(f"{main.url}/requests", json=TICKET, headers=idem, timeout=15)
     replay = requests.post(f"{main.url}/requests", json=TICKET, headers=idem, timeout=15)
@@ -429,7 +395,7 @@ def test_metrics_sum_across_workers(
     report("rate limit 3/minute", sent=6, refused=refused)
 
 
-def test_age_header_says_how_old_a_cached_answer_is(sandbox: Sandbox, make_gateway: GatewayStarter) -> None:
+def test_age_header_says_how_old_a_cached_answer_is(sandbox: Sandbox, make_gateway: Starter) -> None:
     gateway = make_gateway(GATEWAY_CACHE_TTL="3")
     ticket_id = create(gateway.url)
     time.sleep(1.2)
@@ -440,7 +406,7 @@ def test_age_header_says_how_old_a_cached_answer_is(sandbox: Sandbox, make_gatew
     assert 1 <= int(answer.headers["Age"]) <= 3
 
 
-def test_metrics_scrapes_do_not_count_against_the_rate_limit(sandbox: Sandbox, make_gateway: GatewayStarter) -> None:
+def test_metrics_scrapes_do_not_count_against_the_rate_limit(sandbox: Sandbox, make_gateway: Starter) -> None:
     gateway = make_gateway(GATEWAY_RATE_LIMIT="2/minute")
     scrapes = [requests.get(f"{gateway.url}/metrics", timeout=5).status_code for _ in range(4)]
     assert scrapes == [200, 200, 200, 200]
@@ -450,7 +416,7 @@ def test_metrics_scrapes_do_not_count_against_the_rate_limit(sandbox: Sandbox, m
 
 
 def test_a_wrong_method_on_a_real_route_is_counted_under_that_route(
-    sandbox: Sandbox, make_gateway: GatewayStarter
+    sandbox: Sandbox, make_gateway: Starter
 ) -> None:
     gateway = make_gateway()
     assert requests.delete(f"{gateway.url}/requests/123", timeout=5).status_code == 405

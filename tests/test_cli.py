@@ -12,7 +12,6 @@ import os
 import stat
 import subprocess
 import sys
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
@@ -20,9 +19,9 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 import requests
 
-from tests.servers import REPO, Sandbox, free_port
+from tests.helpers import TICKET, free_port
+from tests.servers import REPO, Sandbox, wait_healthy
 
-TICKET = {"subject": "Printer on fire", "description": "Third floor", "requester_email": "jane@example.com"}
 #: Prefixes of the variables that could steer the gateway or the sandbox: none leak in from the test runner.
 SCRUBBED = ("ZOHO_", "GATEWAY_", "SANDBOX_", "PROMETHEUS_", "FLASK_", "HOST", "PORT")
 
@@ -81,16 +80,7 @@ def dev_run(tmp_path: Path) -> Iterator[tuple[str, str]]:
     proc = subprocess.Popen([sys.executable, str(REPO / "app.py")], cwd=tmp_path, env=env, stdout=log, stderr=log)
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 20
-        while True:
-            assert proc.poll() is None, (tmp_path / "dev-run.stderr").read_text()[-2000:]
-            try:
-                if requests.get(f"{url}/healthz", timeout=0.5).status_code == 200:
-                    break
-            except requests.RequestException:
-                pass
-            assert time.monotonic() < deadline, "app.py did not become healthy"
-            time.sleep(0.05)
+        wait_healthy(url, proc, 20, "app.py", tmp_path / "dev-run.stderr")
         yield url, simulator
     finally:
         proc.terminate()

@@ -9,12 +9,11 @@ from __future__ import annotations
 import dataclasses
 import subprocess
 import sys
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from tests.servers import REPO, GunicornGateway
+from tests.servers import REPO, GunicornStarter
 from zoho_gateway import ConfigError, create_app
 from zoho_gateway.config import (
     DEFAULT_SANDBOX_PORT,
@@ -195,9 +194,6 @@ def test_the_development_entries_decide_sandbox_mode_by_one_rule(case: str) -> N
         # A .env made for real Zoho must not send its client to the simulator, nor the fake one to Zoho.
         assert not {"ZOHO_CLIENT_ID", "ZOHO_REFRESH_TOKEN", "ZOHO_ACCOUNTS_URL"} & set(settings)
         assert settings["GATEWAY_SANDBOX"] == "1"
-
-
-GunicornStarter = Callable[..., GunicornGateway]
 
 
 def test_gunicorn_exits_4_with_one_line_for_a_malformed_setting(make_gunicorn: GunicornStarter, tmp_path: Path) -> None:

@@ -10,29 +10,24 @@ from __future__ import annotations
 
 import json
 import re
-import socket
-from collections.abc import Callable
-from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import pytest
 import requests
 
-from tests.servers import ThreadedGateway
+from tests.helpers import raw_request
+from tests.servers import REPO, Starter, ThreadedGateway
 from zoho_gateway import errors
 from zoho_gateway.api.openapi_responses import OPERATION_ERRORS
 from zoho_gateway.api.schemas import TICKET_IN_EXAMPLES, ticket_in
 
-Starter = Callable[..., ThreadedGateway]
-ROOT = Path(__file__).resolve().parent.parent
 README_TABLE = re.compile(r"<!-- errors:begin -->\n(.*?)<!-- errors:end -->", re.DOTALL)
 KEY = "docs-client-7c2f9a41e0b35d68"
 AUTH = {"Authorization": f"Bearer {KEY}"}
 
 
 def readme_table() -> str:
-    found = README_TABLE.search((ROOT / "README.md").read_text(encoding="utf-8"))
+    found = README_TABLE.search((REPO / "README.md").read_text(encoding="utf-8"))
     assert found, "README.md has no <!-- errors:begin --> ... <!-- errors:end --> block"
     return found.group(1)
 
@@ -54,10 +49,10 @@ def test_codes_are_unique_and_each_class_says_what_it_means() -> None:
 
 def test_every_error_class_is_raised_or_mapped_somewhere() -> None:
     """What nothing raises is deleted (``Forbidden`` went this way); the docs may not count as a use."""
-    listing = {ROOT / "zoho_gateway" / "errors.py", ROOT / "zoho_gateway" / "api" / "openapi_responses.py"}
+    listing = {REPO / "zoho_gateway" / "errors.py", REPO / "zoho_gateway" / "api" / "openapi_responses.py"}
     sources = "\n".join(
         path.read_text(encoding="utf-8")
-        for path in (ROOT / "zoho_gateway").rglob("*.py")
+        for path in (REPO / "zoho_gateway").rglob("*.py")
         if path not in listing and "sandbox" not in path.parts
     )
     unused = [error.__name__ for error in errors.catalogue() if not re.search(rf"\b{error.__name__}\b", sources)]
@@ -114,14 +109,7 @@ def test_each_operation_documents_only_the_codes_it_can_produce(live: tuple[Thre
 
 def raw_exchange(url: str, data: bytes) -> tuple[int, dict[str, Any]]:
     """Send ``data`` as-is, close our side, and read the whole answer: (status, JSON body)."""
-    parts = urlsplit(url)
-    with socket.create_connection((parts.hostname, parts.port), timeout=10) as sock:
-        sock.sendall(data)
-        sock.shutdown(socket.SHUT_WR)
-        answer = b""
-        while chunk := sock.recv(65536):
-            answer += chunk
-    head, _, body = answer.partition(b"\r\n\r\n")
+    head, body = raw_request(url, data, timeout=10)
     return int(head.split()[1]), json.loads(body)
 
 

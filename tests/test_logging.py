@@ -10,27 +10,24 @@ from __future__ import annotations
 import io
 import json
 import logging
-import re
 import time
 import uuid
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 import requests
 
-from tests.servers import GunicornGateway, Sandbox, ThreadedGateway
+from tests.helpers import SANDBOX_CLIENT_SECRET as CLIENT_SECRET
+from tests.helpers import SANDBOX_REFRESH_TOKEN as REFRESH_TOKEN
+from tests.helpers import TICKET, TIMEOUT
+from tests.helpers import ZOHO_TOKEN as MINTED
+from tests.servers import GunicornStarter, Sandbox, Starter
 from zoho_gateway.context import request_id
 from zoho_gateway.logs import REDACTED, GatewayJsonFormatter, redact_text
 
-TIMEOUT = 15.0
-TICKET = {"subject": "Badge reader broken", "description": "Door 4.", "requester_email": "li@example.com"}
 API_KEY = "kQ9vX2mT7pL4sR8wZ1nB6cY3hJ5dF0gA"  # 32 characters
 assert len(API_KEY) == 32
-CLIENT_SECRET = "sandbox-client-secret"
-REFRESH_TOKEN = "sandbox-refresh-token"
-MINTED = re.compile(r"1000\.[0-9a-f]{8,}\.[0-9a-f]{8,}")
 ACCESS_FIELDS = {"method", "path", "status", "duration_ms", "request_id"}
 
 
@@ -105,7 +102,7 @@ def wait_for(path: Path, request_ids: list[str], timeout: float = 5.0) -> list[s
 
 
 def test_session_log_is_json_with_access_lines_and_no_secrets(
-    make_gateway: Callable[..., ThreadedGateway], sandbox: Sandbox, session_log: Path
+    make_gateway: Starter, sandbox: Sandbox, session_log: Path
 ) -> None:
     open_gateway = make_gateway()
     drive = Driver(open_gateway.url)
@@ -162,7 +159,7 @@ def test_session_log_is_json_with_access_lines_and_no_secrets(
 
 
 def test_one_line_per_request_saying_what_happened(
-    make_gateway: Callable[..., ThreadedGateway], sandbox: Sandbox, session_log: Path
+    make_gateway: Starter, sandbox: Sandbox, session_log: Path
 ) -> None:
     """The access line carries the outcome: the new ticket's id, the error code, the fields at fault (names,
     never values). A client mistake (4xx) adds no other line; a 5xx access line is ERROR with its cause."""
@@ -206,7 +203,7 @@ def test_one_line_per_request_saying_what_happened(
 
 
 def test_an_unexpected_failure_is_one_error_line_with_its_traceback(
-    make_gateway: Callable[..., ThreadedGateway], session_log: Path
+    make_gateway: Starter, session_log: Path
 ) -> None:
     server = make_gateway()
 
@@ -225,7 +222,7 @@ def test_an_unexpected_failure_is_one_error_line_with_its_traceback(
 
 
 def test_gunicorn_log_is_json_with_access_lines_and_no_secrets(
-    make_gunicorn: Callable[..., GunicornGateway], sandbox: Sandbox
+    make_gunicorn: GunicornStarter, sandbox: Sandbox
 ) -> None:
     server = make_gunicorn(workers=2, threads=4, GATEWAY_API_KEYS=f"bot={API_KEY}")
     drive = Driver(server.url, Authorization=f"Bearer {API_KEY}")

@@ -4,14 +4,14 @@ normal requests while hundreds of connections send half a request header and wai
 from __future__ import annotations
 
 import socket
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 
 import requests
 
-from tests.servers import GunicornGateway, Sandbox
+from tests.helpers import TICKET
+from tests.servers import GunicornStarter, Sandbox
 
-TICKET = {"subject": "VPN down", "description": "Since 9am.", "requester_email": "sam@example.com"}
 #: The bound the issue sets: with 500 slow connections open, a normal request is answered within 2 s.
 SLOW_CONNECTIONS = 500
 ANSWER_WITHIN = 2.0
@@ -33,7 +33,7 @@ def half_sent_requests(port: int, count: int) -> Iterator[list[socket.socket]]:
 
 
 def test_slow_connections_do_not_starve_normal_requests(
-    make_gunicorn: Callable[..., GunicornGateway], sandbox: Sandbox
+    make_gunicorn: GunicornStarter, sandbox: Sandbox
 ) -> None:
     server = make_gunicorn(workers=2)
     with half_sent_requests(server.port, SLOW_CONNECTIONS) as held:

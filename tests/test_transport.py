@@ -18,7 +18,7 @@ import ssl
 import struct
 import threading
 from collections.abc import Callable, Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -29,10 +29,10 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from tests.servers import Sandbox, ThreadedGateway, free_port
+from tests.helpers import TICKET, free_port
+from tests.servers import QuietHTTPHandler, Sandbox, Starter, ThreadedGateway, serve_in_thread, stop_server
 from zoho_gateway.zoho.transport import NoAnswer, NotSent, Transport
 
-TICKET = {"subject": "Printer on fire", "description": "Third floor.", "requester_email": "ops@example.com"}
 PROXY_VARIABLES = ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE")
 SECRET_HEADER = {"Authorization": "Zoho-oauthtoken 1000.transport-test.secret"}
 
@@ -52,7 +52,7 @@ def transport(read_timeout: float = 2.0) -> Transport:
 # ---- a recording forwarding proxy ----------------------------------------------------------------
 
 
-class _Forward(BaseHTTPRequestHandler):
+class _Forward(QuietHTTPHandler):
     """Forwards an absolute-URI request (``GET http://host:port/path``) and relays the answer."""
 
     protocol_version = "HTTP/1.1"
@@ -102,9 +102,6 @@ class _Forward(BaseHTTPRequestHandler):
                             return
                         (upstream if key.fileobj is self.connection else self.connection).sendall(data)
 
-    def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - the base class's name
-        return None
-
 
 class RecordingProxy(ThreadingHTTPServer):
     """An HTTP forwarding proxy on a free port; ``seen`` lists (method, absolute URL) of what it forwarded."""
@@ -115,7 +112,7 @@ class RecordingProxy(ThreadingHTTPServer):
         super().__init__(("127.0.0.1", 0), _Forward)
         self.seen: list[tuple[str, str]] = []
         self.url = f"http://127.0.0.1:{self.server_port}"
-        threading.Thread(target=self.serve_forever, daemon=True).start()
+        serve_in_thread(self)
 
     def paths(self) -> list[tuple[str, str]]:
         return [(method, urlsplit(url).path) for method, url in self.seen]
@@ -125,14 +122,13 @@ class RecordingProxy(ThreadingHTTPServer):
 def proxy() -> Iterator[RecordingProxy]:
     server = RecordingProxy()
     yield server
-    server.shutdown()
-    server.server_close()
+    stop_server(server)
 
 
 @pytest.fixture
 def gateway_built_with(
-    make_gateway: Callable[..., ThreadedGateway], monkeypatch: pytest.MonkeyPatch
-) -> Callable[..., ThreadedGateway]:
+    make_gateway: Starter, monkeypatch: pytest.MonkeyPatch
+) -> Starter:
     """Build a gateway with the given process environment variables, then unset them again."""
 
     def build(environment: dict[str, str], **settings: str) -> ThreadedGateway:
@@ -151,7 +147,7 @@ def gateway_built_with(
 
 
 def test_the_gateway_reaches_zoho_through_http_proxy(
-    gateway_built_with: Callable[..., ThreadedGateway], proxy: RecordingProxy, sandbox: Sandbox
+    gateway_built_with: Starter, proxy: RecordingProxy, sandbox: Sandbox
 ) -> None:
     gateway = gateway_built_with({"HTTP_PROXY": proxy.url})
     created = requests.post(f"{gateway.url}/requests", json=TICKET, timeout=15)
@@ -166,7 +162,7 @@ def test_the_gateway_reaches_zoho_through_http_proxy(
 
 
 def test_no_proxy_covering_zoho_goes_direct(
-    gateway_built_with: Callable[..., ThreadedGateway], proxy: RecordingProxy, sandbox: Sandbox
+    gateway_built_with: Starter, proxy: RecordingProxy, sandbox: Sandbox
 ) -> None:
     gateway = gateway_built_with({"HTTP_PROXY": proxy.url, "NO_PROXY": "localhost,127.0.0.1"})
     created = requests.post(f"{gateway.url}/requests", json=TICKET, timeout=15)
@@ -176,7 +172,7 @@ def test_no_proxy_covering_zoho_goes_direct(
 
 
 def test_no_proxy_is_matched_per_host(
-    gateway_built_with: Callable[..., ThreadedGateway], proxy: RecordingProxy, sandbox: Sandbox
+    gateway_built_with: Starter, proxy: RecordingProxy, sandbox: Sandbox
 ) -> None:
     # Tokens from 127.0.0.1 (exempt), tickets from "localhost" (the same sandbox, proxied).
     port = urlsplit(sandbox.url).port
@@ -189,7 +185,7 @@ def test_no_proxy_is_matched_per_host(
 
 
 def test_a_create_is_resent_when_the_proxy_cannot_be_reached(
-    gateway_built_with: Callable[..., ThreadedGateway], sandbox: Sandbox
+    gateway_built_with: Starter, sandbox: Sandbox
 ) -> None:
     # The proxy's port is closed: no connection, so nothing left and the create may be tried again.
     port = urlsplit(sandbox.url).port
@@ -250,7 +246,7 @@ def certificate(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     return cert_file, key_file
 
 
-class _Hello(BaseHTTPRequestHandler):
+class _Hello(QuietHTTPHandler):
     protocol_version = "HTTP/1.1"
 
     def do_GET(self) -> None:
@@ -258,9 +254,6 @@ class _Hello(BaseHTTPRequestHandler):
         self.send_header("Content-Length", "2")
         self.end_headers()
         self.wfile.write(b"ok")
-
-    def log_message(self, format: str, *args: object) -> None:  # noqa: A002
-        return None
 
 
 @pytest.fixture
@@ -270,10 +263,9 @@ def tls_server(certificate: tuple[Path, Path]) -> Iterator[str]:
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     context.load_cert_chain(*certificate)
     server.socket = context.wrap_socket(server.socket, server_side=True)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    serve_in_thread(server)
     yield f"https://127.0.0.1:{server.server_port}/"
-    server.shutdown()
-    server.server_close()
+    stop_server(server)
 
 
 def test_an_untrusted_certificate_is_not_sent(tls_server: str) -> None:
@@ -283,7 +275,7 @@ def test_an_untrusted_certificate_is_not_sent(tls_server: str) -> None:
 
 
 def test_requests_ca_bundle_is_honoured(
-    tls_server: str, certificate: tuple[Path, Path], make_gateway: Callable[..., ThreadedGateway]
+    tls_server: str, certificate: tuple[Path, Path], make_gateway: Starter
 ) -> None:
     # The TLS server answers "ok" to everything: nonsense to the gateway (502), once it trusts the server.
     zoho = tls_server.rstrip("/")
