@@ -5,178 +5,45 @@ from __future__ import annotations
 import json
 import re
 import time
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
 import requests
 
+from tests.helpers import (
+    ENTITY_KEYS,
+    SDP_ACCEPT,
+    TIMEOUT,
+    control,
+    failure,
+    fault,
+    mint,
+    refresh_params,
+    sdp_create,
+    sdp_get,
+    sdp_headers,
+    stats,
+    token_call,
+)
+from tests.servers import Sandbox
 from zoho_gateway.sandbox import SandboxServer, SandboxSettings, create_sandbox_app
 
-SDP_ACCEPT = "application/vnd.manageengine.sdp.v3+json"
 TOKEN_PATTERN = re.compile(r"^1000\.[0-9a-f]{32}\.[0-9a-f]{32}$")
 THROTTLE_BODY = {
     "error_description": "You have made too many requests continuously. Please try again after some time.",
     "error": "Access Denied",
 }
-TIMEOUT = 5.0
-
-# The 62 top-level keys of a real SDP Cloud GET /requests/{id} (ZOHO-API.md §4.1).
-ENTITY_KEYS = {
-    "subject",
-    "resolution",
-    "linked_to_request",
-    "mode",
-    "lifecycle",
-    "is_read",
-    "cancellation_requested",
-    "is_trashed",
-    "id",
-    "assigned_time",
-    "group",
-    "requester",
-    "email_to",
-    "created_time",
-    "item",
-    "cancel_flag_comments",
-    "level",
-    "approval_status",
-    "impact",
-    "sla",
-    "resolved_time",
-    "priority",
-    "created_by",
-    "first_response_due_by_time",
-    "is_escalated",
-    "last_updated_time",
-    "has_notes",
-    "udf_fields",
-    "impact_details",
-    "subcategory",
-    "deleted_time",
-    "email_cc",
-    "status",
-    "template",
-    "email_ids_to_notify",
-    "attachments",
-    "request_type",
-    "display_id",
-    "time_elapsed",
-    "notification_status",
-    "description",
-    "responded_time",
-    "is_service_request",
-    "urgency",
-    "has_request_initiated_change",
-    "department",
-    "is_reopened",
-    "has_draft",
-    "has_attachments",
-    "has_linked_requests",
-    "is_overdue",
-    "technician",
-    "has_problem",
-    "due_by_time",
-    "is_fcr",
-    "has_project",
-    "site",
-    "is_first_response_overdue",
-    "completed_time",
-    "unreplied_count",
-    "email_bcc",
-    "category",
-}
 
 
-# ---- fixtures and helpers ---------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[SandboxServer]:
-    with SandboxServer() as running:
-        yield running
-
-
-@pytest.fixture
-def sandbox(server: SandboxServer) -> SandboxServer:
-    """The shared server, reset to a blank world for every test."""
-    assert requests.post(f"{server.url}/_sandbox/reset", timeout=TIMEOUT).status_code == 200
-    return server
-
-
-def refresh_params(**overrides: str) -> dict[str, str]:
-    params = {
-        "grant_type": "refresh_token",
-        "client_id": "sandbox-client-id",
-        "client_secret": "sandbox-client-secret",
-        "refresh_token": "sandbox-refresh-token",
-    }
-    params.update(overrides)
-    return params
-
-
-def token_call(sandbox: SandboxServer, **overrides: str) -> requests.Response:
-    return requests.post(f"{sandbox.url}/oauth/v2/token", data=refresh_params(**overrides), timeout=TIMEOUT)
-
-
-def mint(sandbox: SandboxServer) -> str:
-    response = token_call(sandbox)
-    assert response.status_code == 200, response.text
-    token = response.json()["access_token"]
-    assert isinstance(token, str)
-    return token
-
-
-def sdp_headers(token: str, scheme: str = "Zoho-oauthtoken") -> dict[str, str]:
-    return {"Authorization": f"{scheme} {token}", "Accept": SDP_ACCEPT}
-
-
-def create(
-    sandbox: SandboxServer, token: str, request: dict[str, Any] | None = None, **kwargs: Any
-) -> requests.Response:
-    body = {"request": request if request is not None else {"subject": "Printer on fire"}}
-    return requests.post(
-        f"{sandbox.url}/api/v3/requests",
-        headers=sdp_headers(token),
-        data={"input_data": json.dumps(body)},
-        timeout=kwargs.pop("timeout", TIMEOUT),
-        **kwargs,
-    )
-
-
-def get(sandbox: SandboxServer, token: str, ticket_id: str, prefix: str = "/api/v3") -> requests.Response:
-    return requests.get(
-        f"{sandbox.url}{prefix}/requests/{ticket_id}", headers=sdp_headers(token), timeout=TIMEOUT
-    )
-
-
-def control(sandbox: SandboxServer, method: str, path: str, payload: Any = None) -> requests.Response:
-    return requests.request(method, f"{sandbox.url}/_sandbox/{path}", json=payload, timeout=TIMEOUT)
-
-
-def fault(sandbox: SandboxServer, **spec: Any) -> None:
-    response = control(sandbox, "POST", "faults", spec)
-    assert response.status_code == 201, response.text
-
-
-def stats(sandbox: SandboxServer) -> dict[str, Any]:
-    body = control(sandbox, "GET", "stats").json()
-    assert isinstance(body, dict)
-    return body
-
-
-def failure(status_code: int, message: str, field: str | None = None) -> dict[str, Any]:
-    detail: dict[str, Any] = {"status_code": status_code, "type": "failed", "message": message}
-    if field is not None:
-        detail["field"] = field
-    return {"response_status": {"status_code": 4000, "messages": [detail], "status": "failed"}}
+# Every test takes ``sandbox`` (conftest.py): the session's sandbox, reset to a blank world; the helpers that
+# speak OAuth and SDP to it are in tests/helpers.py.
 
 
 # ---- Zoho Accounts ----------------------------------------------------------------------------------
 
 
-def test_refresh_grant_returns_zoho_token_without_refresh_token(sandbox: SandboxServer) -> None:
+def test_refresh_grant_returns_zoho_token_without_refresh_token(sandbox: Sandbox) -> None:
     response = token_call(sandbox)
 
     assert response.status_code == 200
@@ -188,7 +55,7 @@ def test_refresh_grant_returns_zoho_token_without_refresh_token(sandbox: Sandbox
     assert body["token_type"] == "Bearer"
 
 
-def test_refresh_grant_accepts_query_string_parameters(sandbox: SandboxServer) -> None:
+def test_refresh_grant_accepts_query_string_parameters(sandbox: Sandbox) -> None:
     response = requests.post(f"{sandbox.url}/oauth/v2/token", params=refresh_params(), timeout=TIMEOUT)
 
     assert response.status_code == 200
@@ -205,7 +72,7 @@ def test_refresh_grant_accepts_query_string_parameters(sandbox: SandboxServer) -
     ],
 )
 def test_token_errors_are_zoho_bodies(
-    sandbox: SandboxServer, overrides: dict[str, str], status: int, error: str
+    sandbox: Sandbox, overrides: dict[str, str], status: int, error: str
 ) -> None:
     response = token_call(sandbox, **overrides)
 
@@ -215,15 +82,15 @@ def test_token_errors_are_zoho_bodies(
     assert (counters["token_calls"], counters["token_failures"], counters["mints"]) == (1, 1, 0)
 
 
-def test_earlier_tokens_stay_valid_after_a_new_mint(sandbox: SandboxServer) -> None:
+def test_earlier_tokens_stay_valid_after_a_new_mint(sandbox: Sandbox) -> None:
     first, second = mint(sandbox), mint(sandbox)
 
     assert first != second
-    assert get(sandbox, first, "1").status_code == 404  # authorised, just no such ticket
-    assert get(sandbox, second, "1").status_code == 404
+    assert sdp_get(sandbox, first, "1").status_code == 404  # authorised, just no such ticket
+    assert sdp_get(sandbox, second, "1").status_code == 404
 
 
-def test_throttle_after_limit_then_window_frees(sandbox: SandboxServer) -> None:
+def test_throttle_after_limit_then_window_frees(sandbox: Sandbox) -> None:
     control(sandbox, "POST", "settings", {"token_window": 1})
     for _ in range(10):
         mint(sandbox)
@@ -238,7 +105,7 @@ def test_throttle_after_limit_then_window_frees(sandbox: SandboxServer) -> None:
     assert TOKEN_PATTERN.match(mint(sandbox))
 
 
-def test_throttle_counts_failed_attempts_per_refresh_token_and_can_answer_400(sandbox: SandboxServer) -> None:
+def test_throttle_counts_failed_attempts_per_refresh_token_and_can_answer_400(sandbox: Sandbox) -> None:
     control(sandbox, "POST", "settings", {"throttle_http_status": 400, "token_limit": 2})
     control(sandbox, "POST", "refresh_tokens/revoke")
     assert token_call(sandbox).json() == {"error": "invalid_code"}  # an attempt: counts
@@ -253,7 +120,7 @@ def test_throttle_counts_failed_attempts_per_refresh_token_and_can_answer_400(sa
     assert throttled.json() == THROTTLE_BODY
 
 
-def test_concurrent_token_calls_mint_at_most_the_limit(sandbox: SandboxServer) -> None:
+def test_concurrent_token_calls_mint_at_most_the_limit(sandbox: Sandbox) -> None:
     with ThreadPoolExecutor(max_workers=16) as pool:
         bodies = list(pool.map(lambda _: token_call(sandbox).json(), range(24)))
 
@@ -261,16 +128,16 @@ def test_concurrent_token_calls_mint_at_most_the_limit(sandbox: SandboxServer) -
     assert sum(body == THROTTLE_BODY for body in bodies) == 14
 
 
-def test_concurrent_creates_get_distinct_ids(sandbox: SandboxServer) -> None:
+def test_concurrent_creates_get_distinct_ids(sandbox: Sandbox) -> None:
     token = mint(sandbox)
     with ThreadPoolExecutor(max_workers=16) as pool:
-        ids = list(pool.map(lambda _: create(sandbox, token).json()["request"]["id"], range(32)))
+        ids = list(pool.map(lambda _: sdp_create(sandbox, token).json()["request"]["id"], range(32)))
 
     assert len(set(ids)) == 32
     assert stats(sandbox)["creates"] == 32
 
 
-def test_authorization_code_is_single_use(sandbox: SandboxServer) -> None:
+def test_authorization_code_is_single_use(sandbox: Sandbox) -> None:
     code = control(sandbox, "POST", "codes").json()["code"]
     params = refresh_params(grant_type="authorization_code", code=code)
     del params["refresh_token"]
@@ -286,7 +153,7 @@ def test_authorization_code_is_single_use(sandbox: SandboxServer) -> None:
     assert (second.status_code, second.json()) == (200, {"error": "invalid_code"})
 
 
-def test_revoked_refresh_token_answers_invalid_code_until_restored(sandbox: SandboxServer) -> None:
+def test_revoked_refresh_token_answers_invalid_code_until_restored(sandbox: Sandbox) -> None:
     control(sandbox, "POST", "refresh_tokens/revoke")
     assert token_call(sandbox).json() == {"error": "invalid_code"}
 
@@ -294,7 +161,7 @@ def test_revoked_refresh_token_answers_invalid_code_until_restored(sandbox: Sand
     assert TOKEN_PATTERN.match(mint(sandbox))
 
 
-def test_revoke_endpoint_revokes_refresh_token_and_its_access_tokens(sandbox: SandboxServer) -> None:
+def test_revoke_endpoint_revokes_refresh_token_and_its_access_tokens(sandbox: Sandbox) -> None:
     token = mint(sandbox)
     response = requests.post(
         f"{sandbox.url}/oauth/v2/token/revoke", params={"token": "sandbox-refresh-token"}, timeout=TIMEOUT
@@ -302,15 +169,15 @@ def test_revoke_endpoint_revokes_refresh_token_and_its_access_tokens(sandbox: Sa
 
     assert (response.status_code, response.json()) == (200, {"status": "success"})
     assert token_call(sandbox).json() == {"error": "invalid_code"}
-    assert get(sandbox, token, "1").status_code == 401
+    assert sdp_get(sandbox, token, "1").status_code == 401
 
 
 # ---- SDP v3: create, get, list ---------------------------------------------------------------------
 
 
-def test_create_then_get_round_trip_with_full_entity(sandbox: SandboxServer) -> None:
+def test_create_then_get_round_trip_with_full_entity(sandbox: Sandbox) -> None:
     token = mint(sandbox)
-    created = create(
+    created = sdp_create(
         sandbox,
         token,
         {
@@ -346,32 +213,32 @@ def test_create_then_get_round_trip_with_full_entity(sandbox: SandboxServer) -> 
     assert entity["created_time"]["value"].isdigit()
     assert abs(int(entity["created_time"]["value"]) - time.time() * 1000) < 60_000
 
-    fetched = get(sandbox, token, entity["id"])
+    fetched = sdp_get(sandbox, token, entity["id"])
     assert fetched.status_code == 200
     assert fetched.json() == {
         "request": entity,
         "response_status": {"status_code": 2000, "status": "success"},
     }
-    via_portal = get(sandbox, token, entity["id"], prefix="/app/itdesk/api/v3")
+    via_portal = sdp_get(sandbox, token, entity["id"], prefix="/app/itdesk/api/v3")
     assert via_portal.json()["request"] == entity
 
 
-def test_ticket_ids_increase(sandbox: SandboxServer) -> None:
+def test_ticket_ids_increase(sandbox: Sandbox) -> None:
     token = mint(sandbox)
-    first = create(sandbox, token).json()["request"]
-    second = create(sandbox, token).json()["request"]
+    first = sdp_create(sandbox, token).json()["request"]
+    second = sdp_create(sandbox, token).json()["request"]
 
     assert int(second["id"]) > int(first["id"])
     assert int(second["display_id"]) == int(first["display_id"]) + 1
 
 
-def test_create_status_can_be_switched_to_200(sandbox: SandboxServer) -> None:
+def test_create_status_can_be_switched_to_200(sandbox: Sandbox) -> None:
     control(sandbox, "POST", "settings", {"create_http_status": 200})
 
-    assert create(sandbox, mint(sandbox)).status_code == 200
+    assert sdp_create(sandbox, mint(sandbox)).status_code == 200
 
 
-def test_create_accepts_input_data_in_query_string(sandbox: SandboxServer) -> None:
+def test_create_accepts_input_data_in_query_string(sandbox: Sandbox) -> None:
     response = requests.post(
         f"{sandbox.url}/api/v3/requests",
         headers=sdp_headers(mint(sandbox), scheme="Bearer"),
@@ -383,8 +250,8 @@ def test_create_accepts_input_data_in_query_string(sandbox: SandboxServer) -> No
     assert response.json()["request"]["subject"] == "Via query"
 
 
-def test_extra_key_is_rejected_with_4001(sandbox: SandboxServer) -> None:
-    response = create(sandbox, mint(sandbox), {"subject": "x", "os": "Linux"})
+def test_extra_key_is_rejected_with_4001(sandbox: Sandbox) -> None:
+    response = sdp_create(sandbox, mint(sandbox), {"subject": "x", "os": "Linux"})
 
     assert response.status_code == 400
     assert response.json() == failure(4001, "EXTRA_KEY_FOUND_IN_JSON", "os")
@@ -393,8 +260,8 @@ def test_extra_key_is_rejected_with_4001(sandbox: SandboxServer) -> None:
 @pytest.mark.parametrize(
     "request_body", [{}, {"subject": ""}, {"subject": "   "}, {"description": "no subject"}]
 )
-def test_missing_subject_is_4012(sandbox: SandboxServer, request_body: dict[str, Any]) -> None:
-    response = create(sandbox, mint(sandbox), request_body)
+def test_missing_subject_is_4012(sandbox: Sandbox, request_body: dict[str, Any]) -> None:
+    response = sdp_create(sandbox, mint(sandbox), request_body)
 
     assert response.status_code == 400
     detail = response.json()["response_status"]["messages"][0]
@@ -402,20 +269,20 @@ def test_missing_subject_is_4012(sandbox: SandboxServer, request_body: dict[str,
 
 
 @pytest.mark.parametrize("field", ["priority", "status", "category", "department"])
-def test_unknown_lookup_name_is_4001_with_field(sandbox: SandboxServer, field: str) -> None:
-    response = create(sandbox, mint(sandbox), {"subject": "x", field: {"name": "Nonexistent"}})
+def test_unknown_lookup_name_is_4001_with_field(sandbox: Sandbox, field: str) -> None:
+    response = sdp_create(sandbox, mint(sandbox), {"subject": "x", field: {"name": "Nonexistent"}})
 
     assert response.status_code == 400
     assert response.json() == failure(4001, f"Value given for {field} is not valid", field)
     assert control(sandbox, "GET", "tickets").json()["count"] == 0
 
 
-def test_lookup_by_id_and_case_insensitive_name(sandbox: SandboxServer) -> None:
+def test_lookup_by_id_and_case_insensitive_name(sandbox: Sandbox) -> None:
     token = mint(sandbox)
-    high = create(sandbox, token, {"subject": "x", "priority": {"name": "high"}}).json()["request"][
+    high = sdp_create(sandbox, token, {"subject": "x", "priority": {"name": "high"}}).json()["request"][
         "priority"
     ]
-    by_id = create(sandbox, token, {"subject": "y", "priority": {"id": high["id"]}}).json()["request"][
+    by_id = sdp_create(sandbox, token, {"subject": "y", "priority": {"id": high["id"]}}).json()["request"][
         "priority"
     ]
 
@@ -426,7 +293,7 @@ def test_lookup_by_id_and_case_insensitive_name(sandbox: SandboxServer) -> None:
 @pytest.mark.parametrize(
     "data", [{"input_data": "{not json"}, {"input_data": json.dumps({"subject": "x"})}, {}]
 )
-def test_bad_input_data_is_4000(sandbox: SandboxServer, data: dict[str, str]) -> None:
+def test_bad_input_data_is_4000(sandbox: Sandbox, data: dict[str, str]) -> None:
     response = requests.post(
         f"{sandbox.url}/api/v3/requests", headers=sdp_headers(mint(sandbox)), data=data, timeout=TIMEOUT
     )
@@ -438,8 +305,8 @@ def test_bad_input_data_is_4000(sandbox: SandboxServer, data: dict[str, str]) ->
 
 
 @pytest.mark.parametrize("ticket_id", ["123640000000999999", "abc"])
-def test_unknown_id_is_4007(sandbox: SandboxServer, ticket_id: str) -> None:
-    response = get(sandbox, mint(sandbox), ticket_id)
+def test_unknown_id_is_4007(sandbox: Sandbox, ticket_id: str) -> None:
+    response = sdp_get(sandbox, mint(sandbox), ticket_id)
 
     assert response.status_code == 404
     assert response.json() == {
@@ -450,10 +317,10 @@ def test_unknown_id_is_4007(sandbox: SandboxServer, ticket_id: str) -> None:
     }
 
 
-def test_list_uses_array_envelope(sandbox: SandboxServer) -> None:
+def test_list_uses_array_envelope(sandbox: Sandbox) -> None:
     token = mint(sandbox)
     for _ in range(3):
-        create(sandbox, token)
+        sdp_create(sandbox, token)
     response = requests.get(
         f"{sandbox.url}/api/v3/requests",
         headers=sdp_headers(token),
@@ -482,7 +349,7 @@ UNAUTHORIZED = failure(4001, "Invalid OAuth token")
         {"Authorization": "justatoken"},
     ],
 )
-def test_missing_or_unknown_token_is_401(sandbox: SandboxServer, headers: dict[str, str]) -> None:
+def test_missing_or_unknown_token_is_401(sandbox: Sandbox, headers: dict[str, str]) -> None:
     response = requests.get(f"{sandbox.url}/api/v3/requests/1", headers=headers, timeout=TIMEOUT)
 
     assert response.status_code == 401
@@ -490,30 +357,30 @@ def test_missing_or_unknown_token_is_401(sandbox: SandboxServer, headers: dict[s
     assert stats(sandbox)["unauthorized"] == 1
 
 
-def test_expire_tokens_fault_makes_next_call_401(sandbox: SandboxServer) -> None:
+def test_expire_tokens_fault_makes_next_call_401(sandbox: Sandbox) -> None:
     token = mint(sandbox)
     fault(sandbox, target="api", kind="expire_tokens", times=1)
 
-    assert get(sandbox, token, "1").status_code == 401
-    assert get(sandbox, mint(sandbox), "1").status_code == 404
+    assert sdp_get(sandbox, token, "1").status_code == 401
+    assert sdp_get(sandbox, mint(sandbox), "1").status_code == 404
 
 
-def test_token_expires_after_ttl(sandbox: SandboxServer) -> None:
+def test_token_expires_after_ttl(sandbox: Sandbox) -> None:
     control(sandbox, "POST", "settings", {"token_ttl": 1})
     response = token_call(sandbox)
     assert response.json()["expires_in"] == 1
     token = response.json()["access_token"]
 
-    assert get(sandbox, token, "1").status_code == 404
+    assert sdp_get(sandbox, token, "1").status_code == 404
     time.sleep(1.05)
-    expired = get(sandbox, token, "1")
+    expired = sdp_get(sandbox, token, "1")
     assert (expired.status_code, expired.json()) == (401, UNAUTHORIZED)
 
 
 # ---- faults --------------------------------------------------------------------------------------------
 
 
-def test_delay_fault_then_normal_answer(sandbox: SandboxServer) -> None:
+def test_delay_fault_then_normal_answer(sandbox: Sandbox) -> None:
     fault(sandbox, target="token", kind="delay", seconds=0.3, times=1)
     started = time.monotonic()
 
@@ -523,41 +390,41 @@ def test_delay_fault_then_normal_answer(sandbox: SandboxServer) -> None:
     assert TOKEN_PATTERN.match(token)
 
 
-def test_status_fault_with_body_and_retry_after(sandbox: SandboxServer) -> None:
+def test_status_fault_with_body_and_retry_after(sandbox: Sandbox) -> None:
     token = mint(sandbox)
     fault(sandbox, target="get", kind="status", status=503, body="upstream busy", retry_after=7, times=1)
 
-    response = get(sandbox, token, "1")
+    response = sdp_get(sandbox, token, "1")
 
     assert response.status_code == 503
     assert response.text == "upstream busy"
     assert response.headers["Retry-After"] == "7"
     assert response.headers["Content-Type"].startswith("text/plain")
-    assert get(sandbox, token, "1").status_code == 404  # consumed
+    assert sdp_get(sandbox, token, "1").status_code == 404  # consumed
 
 
-def test_status_fault_json_body_gets_json_content_type(sandbox: SandboxServer) -> None:
+def test_status_fault_json_body_gets_json_content_type(sandbox: Sandbox) -> None:
     body = json.dumps(failure(4002, "User does not have this permission"))
     fault(sandbox, target="create", kind="status", status=403, body=body, times=1)
 
-    response = create(sandbox, mint(sandbox))
+    response = sdp_create(sandbox, mint(sandbox))
 
     assert response.status_code == 403
     assert response.headers["Content-Type"].startswith("application/json")
     assert response.json()["response_status"]["messages"][0]["status_code"] == 4002
 
 
-def test_html_fault_is_502_page(sandbox: SandboxServer) -> None:
+def test_html_fault_is_502_page(sandbox: Sandbox) -> None:
     fault(sandbox, target="api", kind="html", times=1)
 
-    response = get(sandbox, mint(sandbox), "1")
+    response = sdp_get(sandbox, mint(sandbox), "1")
 
     assert response.status_code == 502
     assert response.headers["Content-Type"].startswith("text/html")
     assert "<html>" in response.text
 
 
-def test_garbage_fault_is_200_non_json(sandbox: SandboxServer) -> None:
+def test_garbage_fault_is_200_non_json(sandbox: Sandbox) -> None:
     fault(sandbox, target="token", kind="garbage", times=1)
 
     response = token_call(sandbox)
@@ -567,10 +434,10 @@ def test_garbage_fault_is_200_non_json(sandbox: SandboxServer) -> None:
         response.json()
 
 
-def test_rate_limit_fault_is_429_with_4015(sandbox: SandboxServer) -> None:
+def test_rate_limit_fault_is_429_with_4015(sandbox: Sandbox) -> None:
     fault(sandbox, target="create", kind="rate_limit", times=1)
 
-    response = create(sandbox, mint(sandbox))
+    response = sdp_create(sandbox, mint(sandbox))
 
     assert response.status_code == 429
     assert response.headers["Retry-After"] == "1"
@@ -578,7 +445,7 @@ def test_rate_limit_fault_is_429_with_4015(sandbox: SandboxServer) -> None:
     assert control(sandbox, "GET", "tickets").json()["count"] == 0
 
 
-def test_throttle_and_invalid_code_faults_on_token(sandbox: SandboxServer) -> None:
+def test_throttle_and_invalid_code_faults_on_token(sandbox: Sandbox) -> None:
     fault(sandbox, target="token", kind="throttle", times=1)
     fault(sandbox, target="token", kind="invalid_code", times=1)
 
@@ -591,46 +458,46 @@ def test_throttle_and_invalid_code_faults_on_token(sandbox: SandboxServer) -> No
 
 
 @pytest.mark.parametrize("target", ["token", "get"])
-def test_reset_connection_fault_closes_without_answer(sandbox: SandboxServer, target: str) -> None:
+def test_reset_connection_fault_closes_without_answer(sandbox: Sandbox, target: str) -> None:
     token = mint(sandbox)
     fault(sandbox, target=target, kind="reset_connection", times=1)
 
     with pytest.raises(requests.ConnectionError):
-        token_call(sandbox) if target == "token" else get(sandbox, token, "1")
-    assert get(sandbox, token, "1").status_code == 404
+        token_call(sandbox) if target == "token" else sdp_get(sandbox, token, "1")
+    assert sdp_get(sandbox, token, "1").status_code == 404
 
 
-def test_fail_after_create_stores_ticket_but_times_out(sandbox: SandboxServer) -> None:
+def test_fail_after_create_stores_ticket_but_times_out(sandbox: Sandbox) -> None:
     token = mint(sandbox)
     fault(sandbox, target="create", kind="fail_after_create", seconds=0.5, times=1)
 
     with pytest.raises(requests.ReadTimeout):
-        create(sandbox, token, {"subject": "Outcome unknown"}, timeout=(TIMEOUT, 0.2))
+        sdp_create(sandbox, token, {"subject": "Outcome unknown"}, timeout=(TIMEOUT, 0.2))
 
     tickets = control(sandbox, "GET", "tickets").json()
     assert tickets["count"] == 1 and tickets["tickets"][0]["subject"] == "Outcome unknown"
     assert stats(sandbox)["creates"] == 1
 
 
-def test_faults_queue_in_order_and_consume_times(sandbox: SandboxServer) -> None:
+def test_faults_queue_in_order_and_consume_times(sandbox: Sandbox) -> None:
     token = mint(sandbox)
     fault(sandbox, target="api", kind="status", status=500, times=2)
     fault(sandbox, target="get", kind="html", times=1)
 
-    statuses = [get(sandbox, token, "1").status_code for _ in range(4)]
+    statuses = [sdp_get(sandbox, token, "1").status_code for _ in range(4)]
 
     assert statuses == [500, 500, 502, 404]
     assert stats(sandbox)["faults_fired"] == 3
 
 
-def test_fault_without_times_lasts_until_cleared(sandbox: SandboxServer) -> None:
+def test_fault_without_times_lasts_until_cleared(sandbox: Sandbox) -> None:
     token = mint(sandbox)
     fault(sandbox, target="get", kind="status", status=504)
 
-    assert [get(sandbox, token, "1").status_code for _ in range(3)] == [504, 504, 504]
-    assert create(sandbox, token).status_code == 201  # other targets untouched
+    assert [sdp_get(sandbox, token, "1").status_code for _ in range(3)] == [504, 504, 504]
+    assert sdp_create(sandbox, token).status_code == 201  # other targets untouched
     assert control(sandbox, "DELETE", "faults").status_code == 200
-    assert get(sandbox, token, "1").status_code == 404
+    assert sdp_get(sandbox, token, "1").status_code == 404
 
 
 @pytest.mark.parametrize(
@@ -644,7 +511,7 @@ def test_fault_without_times_lasts_until_cleared(sandbox: SandboxServer) -> None
         {"target": "get", "kind": "html", "times": 0},
     ],
 )
-def test_bad_fault_spec_is_rejected(sandbox: SandboxServer, spec: dict[str, Any]) -> None:
+def test_bad_fault_spec_is_rejected(sandbox: Sandbox, spec: dict[str, Any]) -> None:
     response = control(sandbox, "POST", "faults", spec)
 
     assert response.status_code == 400
@@ -654,11 +521,11 @@ def test_bad_fault_spec_is_rejected(sandbox: SandboxServer, spec: dict[str, Any]
 # ---- control API ----------------------------------------------------------------------------------------
 
 
-def test_stats_count_calls_and_record_headers_without_token(sandbox: SandboxServer) -> None:
+def test_stats_count_calls_and_record_headers_without_token(sandbox: Sandbox) -> None:
     token = mint(sandbox)
-    ticket_id = create(sandbox, token).json()["request"]["id"]
-    get(sandbox, token, ticket_id)
-    get(sandbox, token, "1")
+    ticket_id = sdp_create(sandbox, token).json()["request"]["id"]
+    sdp_get(sandbox, token, ticket_id)
+    sdp_get(sandbox, token, "1")
     requests.get(f"{sandbox.url}/api/v3/requests/1", timeout=TIMEOUT)
 
     counters = stats(sandbox)
@@ -669,7 +536,7 @@ def test_stats_count_calls_and_record_headers_without_token(sandbox: SandboxServ
     assert counters["unauthorized"] == 1
     assert counters["last_headers"]["Authorization"] is None
     assert counters["accept_seen"][SDP_ACCEPT] == 3
-    get(sandbox, token, ticket_id)
+    sdp_get(sandbox, token, ticket_id)
     counters = stats(sandbox)
     assert counters["last_headers"] == {
         "Accept": SDP_ACCEPT,
@@ -679,9 +546,9 @@ def test_stats_count_calls_and_record_headers_without_token(sandbox: SandboxServ
     assert token not in json.dumps(counters)
 
 
-def test_reset_clears_everything(sandbox: SandboxServer) -> None:
+def test_reset_clears_everything(sandbox: Sandbox) -> None:
     token = mint(sandbox)
-    create(sandbox, token)
+    sdp_create(sandbox, token)
     fault(sandbox, target="get", kind="html")
     control(sandbox, "POST", "settings", {"latency_ms": 5, "create_http_status": 200})
 
@@ -692,32 +559,32 @@ def test_reset_clears_everything(sandbox: SandboxServer) -> None:
         counters["mints"] == counters["api_calls"] == counters["tickets"] == counters["pending_faults"] == 0
     )
     assert control(sandbox, "GET", "settings").json() == SandboxSettings().as_dict()
-    assert get(sandbox, token, "1").status_code == 401
+    assert sdp_get(sandbox, token, "1").status_code == 401
 
 
-def test_settings_reject_unknown_fields_and_bad_types(sandbox: SandboxServer) -> None:
+def test_settings_reject_unknown_fields_and_bad_types(sandbox: Sandbox) -> None:
     assert control(sandbox, "POST", "settings", {"colour": "blue"}).status_code == 400
     assert control(sandbox, "POST", "settings", {"token_ttl": "soon"}).status_code == 400
     assert control(sandbox, "POST", "settings", {"throttle_http_status": 42}).status_code == 400
     assert control(sandbox, "GET", "settings").json()["token_ttl"] == 3600
 
 
-def test_latency_applies_to_api_calls_not_token_calls(sandbox: SandboxServer) -> None:
+def test_latency_applies_to_api_calls_not_token_calls(sandbox: Sandbox) -> None:
     control(sandbox, "POST", "settings", {"latency_ms": 250})
 
     started = time.monotonic()
     token = mint(sandbox)
     token_elapsed = time.monotonic() - started
-    get(sandbox, token, "1")
+    sdp_get(sandbox, token, "1")
     api_elapsed = time.monotonic() - started - token_elapsed
 
     assert token_elapsed < 0.2
     assert api_elapsed >= 0.25
 
 
-def test_patch_ticket_sets_technician_resolution_and_status(sandbox: SandboxServer) -> None:
+def test_patch_ticket_sets_technician_resolution_and_status(sandbox: Sandbox) -> None:
     token = mint(sandbox)
-    ticket_id = create(sandbox, token).json()["request"]["id"]
+    ticket_id = sdp_create(sandbox, token).json()["request"]["id"]
 
     patched = control(
         sandbox,
@@ -731,7 +598,7 @@ def test_patch_ticket_sets_technician_resolution_and_status(sandbox: SandboxServ
     )
     assert patched.status_code == 200
 
-    entity = get(sandbox, token, ticket_id).json()["request"]
+    entity = sdp_get(sandbox, token, ticket_id).json()["request"]
     assert entity["technician"]["name"] == "Ada Tech"
     assert set(entity["technician"]) == {
         "email_id", "cost_per_hour", "phone", "name", "mobile", "id", "photo_url", "sms_mail_id",
@@ -741,22 +608,22 @@ def test_patch_ticket_sets_technician_resolution_and_status(sandbox: SandboxServ
     assert entity["resolved_time"]["value"].isdigit()
 
     control(sandbox, "PATCH", f"tickets/{ticket_id}", {"technician": None, "resolution": None})
-    entity = get(sandbox, token, ticket_id).json()["request"]
+    entity = sdp_get(sandbox, token, ticket_id).json()["request"]
     assert entity["technician"] is None and entity["resolution"] is None
 
 
-def test_patch_ticket_rejects_unknown_ticket_and_fields(sandbox: SandboxServer) -> None:
-    ticket_id = create(sandbox, mint(sandbox)).json()["request"]["id"]
+def test_patch_ticket_rejects_unknown_ticket_and_fields(sandbox: Sandbox) -> None:
+    ticket_id = sdp_create(sandbox, mint(sandbox)).json()["request"]["id"]
 
     assert control(sandbox, "PATCH", "tickets/123", {"status": "Closed"}).status_code == 404
     assert control(sandbox, "PATCH", f"tickets/{ticket_id}", {"subject": "x"}).status_code == 400
     assert control(sandbox, "PATCH", f"tickets/{ticket_id}", {"status": "Exploded"}).status_code == 400
 
 
-def test_ticket_listing_summarises_creates(sandbox: SandboxServer) -> None:
+def test_ticket_listing_summarises_creates(sandbox: Sandbox) -> None:
     token = mint(sandbox)
-    create(sandbox, token, {"subject": "One", "requester": {"email_id": "a@example.com"}})
-    create(sandbox, token, {"subject": "Two"})
+    sdp_create(sandbox, token, {"subject": "One", "requester": {"email_id": "a@example.com"}})
+    sdp_create(sandbox, token, {"subject": "Two"})
 
     listing = control(sandbox, "GET", "tickets").json()
 
@@ -767,10 +634,10 @@ def test_ticket_listing_summarises_creates(sandbox: SandboxServer) -> None:
     ]
 
 
-def test_world_is_reachable_directly(sandbox: SandboxServer) -> None:
+def test_world_is_reachable_directly(sandbox: Sandbox, sandbox_server: SandboxServer) -> None:
     mint(sandbox)
 
-    assert sandbox.world.stats()["mints"] == 1
+    assert sandbox_server.world.stats()["mints"] == 1
     assert sandbox.url.startswith("http://127.0.0.1:")
 
 

@@ -10,29 +10,27 @@ from typing import Any
 import pytest
 import requests
 
-from tests.test_sandbox import (
+from tests.helpers import (
     ENTITY_KEYS,
     TIMEOUT,
+    Served,
     control,
-    create,
     failure,
     fault,
-    get,
     mint,
-    sandbox,
+    sdp_create,
+    sdp_get,
     sdp_headers,
-    server,
     stats,
 )
+from tests.servers import Sandbox
 from zoho_gateway.sandbox import SandboxServer
-
-__all__ = ["sandbox", "server"]  # fixtures shared with test_sandbox.py
 
 PREFIXES = ["/api/v3", "/app/itdesk/api/v3"]
 
 
 def call(
-    sandbox: SandboxServer,
+    sandbox: Served,
     token: str,
     method: str,
     path: str,
@@ -52,8 +50,8 @@ def call(
     )
 
 
-def new_ticket(sandbox: SandboxServer, token: str, **fields: Any) -> dict[str, Any]:
-    entity = create(sandbox, token, {"subject": "Printer on fire", **fields}).json()["request"]
+def new_ticket(sandbox: Served, token: str, **fields: Any) -> dict[str, Any]:
+    entity = sdp_create(sandbox, token, {"subject": "Printer on fire", **fields}).json()["request"]
     assert isinstance(entity, dict)
     return entity
 
@@ -69,7 +67,7 @@ def detail(answer: requests.Response) -> dict[str, Any]:
 
 
 @pytest.mark.parametrize("prefix", PREFIXES)
-def test_update_changes_fields_and_stamps_last_updated(sandbox: SandboxServer, prefix: str) -> None:
+def test_update_changes_fields_and_stamps_last_updated(sandbox: Sandbox, prefix: str) -> None:
     token = mint(sandbox)
     ticket = new_ticket(sandbox, token, priority={"name": "Low"}, udf_fields={"udf_sline_1": "ref"})
     time.sleep(0.01)
@@ -96,11 +94,11 @@ def test_update_changes_fields_and_stamps_last_updated(sandbox: SandboxServer, p
     created = int(entity["created_time"]["value"])
     assert int(entity["due_by_time"]["value"]) == created + 4 * 3_600_000  # Urgent: 4 h
     assert int(ticket["due_by_time"]["value"]) == created + 72 * 3_600_000  # Low: 72 h
-    assert get(sandbox, token, ticket["id"]).json()["request"] == entity
+    assert sdp_get(sandbox, token, ticket["id"]).json()["request"] == entity
     assert stats(sandbox)["update_calls"] == 1 and stats(sandbox)["updates"] == 1
 
 
-def test_update_can_clear_a_lookup_and_set_the_resolution(sandbox: SandboxServer) -> None:
+def test_update_can_clear_a_lookup_and_set_the_resolution(sandbox: Sandbox) -> None:
     token = mint(sandbox)
     ticket = new_ticket(sandbox, token, category={"name": "Network"})
     change = {"category": None, "resolution": {"content": "Rebooted the router"}}
@@ -119,16 +117,16 @@ def test_update_can_clear_a_lookup_and_set_the_resolution(sandbox: SandboxServer
         ({"closure_info": {"closure_code": {"name": "Because"}}}, 4001, "closure_code"),
     ],
 )
-def test_bad_update_changes_nothing(sandbox: SandboxServer, change: dict[str, Any], code: int, field: str) -> None:
+def test_bad_update_changes_nothing(sandbox: Sandbox, change: dict[str, Any], code: int, field: str) -> None:
     token = mint(sandbox)
     ticket = new_ticket(sandbox, token)
     answer = call(sandbox, token, "PUT", f"/requests/{ticket['id']}", {"request": change})
     assert answer.status_code == 400
     assert (detail(answer)["status_code"], detail(answer)["field"]) == (code, field)
-    assert get(sandbox, token, ticket["id"]).json()["request"] == ticket
+    assert sdp_get(sandbox, token, ticket["id"]).json()["request"] == ticket
 
 
-def test_update_of_unknown_request_is_4007_and_needs_a_token(sandbox: SandboxServer) -> None:
+def test_update_of_unknown_request_is_4007_and_needs_a_token(sandbox: Sandbox) -> None:
     token = mint(sandbox)
     answer = call(sandbox, token, "PUT", "/requests/999", {"request": {"subject": "x"}})
     assert answer.status_code == 404 and detail(answer)["status_code"] == 4007
@@ -136,7 +134,7 @@ def test_update_of_unknown_request_is_4007_and_needs_a_token(sandbox: SandboxSer
     assert call(sandbox, token, "PUT", "/requests/999").status_code == 404
 
 
-def test_update_without_input_data_is_4000(sandbox: SandboxServer) -> None:
+def test_update_without_input_data_is_4000(sandbox: Sandbox) -> None:
     token = mint(sandbox)
     ticket = new_ticket(sandbox, token)
     answer = call(sandbox, token, "PUT", f"/requests/{ticket['id']}")
@@ -147,7 +145,7 @@ def test_update_without_input_data_is_4000(sandbox: SandboxServer) -> None:
 
 
 @pytest.mark.parametrize("prefix", PREFIXES)
-def test_close_with_closure_info_then_reopen(sandbox: SandboxServer, prefix: str) -> None:
+def test_close_with_closure_info_then_reopen(sandbox: Sandbox, prefix: str) -> None:
     token = mint(sandbox)
     ticket = new_ticket(sandbox, token)
     closure = {
@@ -178,7 +176,7 @@ def test_close_with_closure_info_then_reopen(sandbox: SandboxServer, prefix: str
     assert stats(sandbox)["closes"] == 1 and stats(sandbox)["close_calls"] == 2
 
 
-def test_close_without_input_data_and_close_through_update(sandbox: SandboxServer) -> None:
+def test_close_without_input_data_and_close_through_update(sandbox: Sandbox) -> None:
     token = mint(sandbox)
     first, second = new_ticket(sandbox, token), new_ticket(sandbox, token)
     closed = call(sandbox, token, "PUT", f"/requests/{first['id']}/close").json()["request"]
@@ -192,7 +190,7 @@ def test_close_without_input_data_and_close_through_update(sandbox: SandboxServe
     assert closed["status"]["name"] == "Closed" and closed["closure_info"]["requester_ack_resolution"] is True
 
 
-def test_close_rejects_unknown_keys(sandbox: SandboxServer) -> None:
+def test_close_rejects_unknown_keys(sandbox: Sandbox) -> None:
     token = mint(sandbox)
     ticket = new_ticket(sandbox, token)
     answer = call(sandbox, token, "PUT", f"/requests/{ticket['id']}/close", {"request": {"closure_info": {"why": 1}}})
@@ -203,7 +201,7 @@ def test_close_rejects_unknown_keys(sandbox: SandboxServer) -> None:
 
 
 @pytest.mark.parametrize("prefix", PREFIXES)
-def test_notes_add_list_and_get(sandbox: SandboxServer, prefix: str) -> None:
+def test_notes_add_list_and_get(sandbox: Sandbox, prefix: str) -> None:
     token = mint(sandbox)
     ticket = new_ticket(sandbox, token)
     assert ticket["has_notes"] is False
@@ -232,7 +230,7 @@ def test_notes_add_list_and_get(sandbox: SandboxServer, prefix: str) -> None:
     one = call(sandbox, token, "GET", f"/requests/{ticket['id']}/notes/{note['id']}", prefix=prefix)
     assert one.json()["request_note"] == note
     assert call(sandbox, token, "GET", f"/requests/{ticket['id']}/notes/1", prefix=prefix).status_code == 404
-    assert get(sandbox, token, ticket["id"]).json()["request"]["has_notes"] is True
+    assert sdp_get(sandbox, token, ticket["id"]).json()["request"]["has_notes"] is True
     assert stats(sandbox)["notes_added"] == 2
 
 
@@ -246,7 +244,7 @@ def test_notes_add_list_and_get(sandbox: SandboxServer, prefix: str) -> None:
         ({"description": "x", "pinned": True}, 4001, "pinned"),
     ],
 )
-def test_bad_notes_are_refused(sandbox: SandboxServer, note: dict[str, Any], code: int, field: str) -> None:
+def test_bad_notes_are_refused(sandbox: Sandbox, note: dict[str, Any], code: int, field: str) -> None:
     token = mint(sandbox)
     ticket = new_ticket(sandbox, token)
     answer = call(sandbox, token, "POST", f"/requests/{ticket['id']}/notes", {"request_note": note})
@@ -254,7 +252,7 @@ def test_bad_notes_are_refused(sandbox: SandboxServer, note: dict[str, Any], cod
     assert call(sandbox, token, "GET", f"/requests/{ticket['id']}/notes").json()["request_notes"] == []
 
 
-def test_notes_of_unknown_request_are_4007(sandbox: SandboxServer) -> None:
+def test_notes_of_unknown_request_are_4007(sandbox: Sandbox) -> None:
     token = mint(sandbox)
     assert call(sandbox, token, "GET", "/requests/42/notes").status_code == 404
     assert call(sandbox, token, "POST", "/requests/42/notes", {"request_note": {"description": "x"}}).status_code == 404
@@ -264,7 +262,7 @@ def test_notes_of_unknown_request_are_4007(sandbox: SandboxServer) -> None:
 
 
 @pytest.mark.parametrize("method", ["POST", "PUT"])
-def test_resolution_endpoint_sets_the_one_resolution(sandbox: SandboxServer, method: str) -> None:
+def test_resolution_endpoint_sets_the_one_resolution(sandbox: Sandbox, method: str) -> None:
     token = mint(sandbox)
     ticket = new_ticket(sandbox, token)
     empty = call(sandbox, token, "GET", f"/requests/{ticket['id']}/resolutions")
@@ -278,7 +276,7 @@ def test_resolution_endpoint_sets_the_one_resolution(sandbox: SandboxServer, met
     assert resolution["content"] == "Replaced the toner" and resolution["resolution_attachments"] == []
     assert set(resolution) == {"content", "submitted_on", "submitted_by", "resolution_attachments"}
     assert call(sandbox, token, "GET", f"/requests/{ticket['id']}/resolutions").json()["resolution"] == resolution
-    assert get(sandbox, token, ticket["id"]).json()["request"]["resolution"]["content"] == "Replaced the toner"
+    assert sdp_get(sandbox, token, ticket["id"]).json()["request"]["resolution"]["content"] == "Replaced the toner"
 
     missing = call(sandbox, token, method, f"/requests/{ticket['id']}/resolutions", {"resolution": {}})
     assert missing.status_code == 400 and detail(missing)["status_code"] == 4012
@@ -291,7 +289,7 @@ PNG = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 40
 
 
 @pytest.mark.parametrize("prefix", PREFIXES)
-def test_upload_attaches_files_and_lists_them(sandbox: SandboxServer, prefix: str) -> None:
+def test_upload_attaches_files_and_lists_them(sandbox: Sandbox, prefix: str) -> None:
     token = mint(sandbox)
     ticket = new_ticket(sandbox, token)
     files = [("filename", ("screen shot.png", PNG, "image/png")), ("filename", ("log.txt", b"hello\n", "text/plain"))]
@@ -314,7 +312,7 @@ def test_upload_attaches_files_and_lists_them(sandbox: SandboxServer, prefix: st
 
     listed = call(sandbox, token, "GET", f"/requests/{ticket['id']}/attachments", prefix=prefix).json()
     assert listed["attachments"] == uploaded and listed["response_status"][0]["status_code"] == 2000
-    entity = get(sandbox, token, ticket["id"]).json()["request"]
+    entity = sdp_get(sandbox, token, ticket["id"]).json()["request"]
     assert entity["has_attachments"] is True and entity["attachments"] == uploaded
     # The control API keeps each file's digest so tests can check the bytes arrived intact.
     stored = control(sandbox, "GET", f"tickets/{ticket['id']}/attachments").json()["attachments"]
@@ -322,7 +320,7 @@ def test_upload_attaches_files_and_lists_them(sandbox: SandboxServer, prefix: st
     assert stats(sandbox)["uploads"] == 1 and stats(sandbox)["upload_calls"] == 1
 
 
-def test_upload_without_addtoattachment_does_not_attach(sandbox: SandboxServer) -> None:
+def test_upload_without_addtoattachment_does_not_attach(sandbox: Sandbox) -> None:
     token = mint(sandbox)
     ticket = new_ticket(sandbox, token)
     answer = requests.post(
@@ -333,10 +331,10 @@ def test_upload_without_addtoattachment_does_not_attach(sandbox: SandboxServer) 
     )
     assert answer.status_code == 200 and len(answer.json()["files"]) == 1
     assert call(sandbox, token, "GET", f"/requests/{ticket['id']}/attachments").json()["attachments"] == []
-    assert get(sandbox, token, ticket["id"]).json()["request"]["has_attachments"] is False
+    assert sdp_get(sandbox, token, ticket["id"]).json()["request"]["has_attachments"] is False
 
 
-def test_upload_needs_a_file_and_respects_the_size_cap(sandbox: SandboxServer) -> None:
+def test_upload_needs_a_file_and_respects_the_size_cap(sandbox: Sandbox) -> None:
     token = mint(sandbox)
     ticket = new_ticket(sandbox, token)
     url = f"{sandbox.url}/api/v3/requests/{ticket['id']}/_uploads"
@@ -374,7 +372,7 @@ def test_upload_needs_a_file_and_respects_the_size_cap(sandbox: SandboxServer) -
     ],
 )
 @pytest.mark.parametrize("prefix", PREFIXES)
-def test_meta_lists(sandbox: SandboxServer, key: str, names: list[str], prefix: str) -> None:
+def test_meta_lists(sandbox: Sandbox, key: str, names: list[str], prefix: str) -> None:
     token = mint(sandbox)
     answer = call(sandbox, token, "GET", f"/{key}", prefix=prefix)
     assert answer.status_code == 200
@@ -389,7 +387,7 @@ def test_meta_lists(sandbox: SandboxServer, key: str, names: list[str], prefix: 
     assert stats(sandbox)["meta_calls"] == 1
 
 
-def test_meta_lists_page_like_every_sdp_list(sandbox: SandboxServer) -> None:
+def test_meta_lists_page_like_every_sdp_list(sandbox: Sandbox) -> None:
     token = mint(sandbox)
     categories = call(sandbox, token, "GET", "/categories").json()
     assert len(categories["categories"]) == 8 and categories["list_info"]["has_more_rows"] is False
@@ -417,14 +415,14 @@ def test_meta_lists_page_like_every_sdp_list(sandbox: SandboxServer) -> None:
     ],
 )
 def test_writes_commit_then_lose_the_answer(
-    sandbox: SandboxServer, target: str, method: str, path: str, payload: Any
+    sandbox: Sandbox, target: str, method: str, path: str, payload: Any
 ) -> None:
     token = mint(sandbox)
     ticket = new_ticket(sandbox, token)
     fault(sandbox, target=target, kind="status_after_commit", status=502, times=1)
     answer = call(sandbox, token, method, path.format(id=ticket["id"]), payload)
     assert answer.status_code == 502 and detail(answer)["status_code"] == 4004
-    assert get(sandbox, token, ticket["id"]).json()["request"] != ticket  # ... yet the change was stored
+    assert sdp_get(sandbox, token, ticket["id"]).json()["request"] != ticket  # ... yet the change was stored
 
 
 @pytest.mark.parametrize(
@@ -437,7 +435,7 @@ def test_writes_commit_then_lose_the_answer(
     ],
 )
 def test_faults_and_token_checks_cover_the_new_calls(
-    sandbox: SandboxServer, target: str, method: str, path: str
+    sandbox: Sandbox, target: str, method: str, path: str
 ) -> None:
     token = mint(sandbox)
     ticket = new_ticket(sandbox, token)
@@ -469,7 +467,7 @@ def test_state_file_keeps_notes_and_attachments(tmp_path: Any) -> None:
         assert later.json()["request_note"]["id"] not in {notes[0]["id"], attachments[0]["id"]}
 
 
-def test_a_10_mib_upload_arrives_intact(sandbox: SandboxServer) -> None:
+def test_a_10_mib_upload_arrives_intact(sandbox: Sandbox) -> None:
     """Big parts are spooled to disk by werkzeug and hashed in chunks; the digest proves every byte arrived."""
     token = mint(sandbox)
     ticket = new_ticket(sandbox, token)

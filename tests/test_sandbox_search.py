@@ -8,15 +8,13 @@ from typing import Any
 import pytest
 import requests
 
-from tests.test_sandbox import TIMEOUT, control, create, failure, fault, mint, sandbox, sdp_headers, server, stats
-from zoho_gateway.sandbox import SandboxServer
-
-__all__ = ["sandbox", "server"]  # fixtures shared with test_sandbox.py
+from tests.helpers import TIMEOUT, Served, control, failure, fault, mint, sdp_create, sdp_headers, stats
+from tests.servers import Sandbox
 
 T0 = 1_700_000_000_000  # epoch ms; tickets are back-dated to T0 + n minutes
 
 
-def search(sandbox: SandboxServer, token: str, list_info: Any, prefix: str = "/api/v3") -> requests.Response:
+def search(sandbox: Served, token: str, list_info: Any, prefix: str = "/api/v3") -> requests.Response:
     return requests.get(
         f"{sandbox.url}{prefix}/requests",
         headers=sdp_headers(token),
@@ -30,14 +28,14 @@ def subjects(answer: requests.Response) -> list[str]:
     return [item["subject"] for item in answer.json()["requests"]]
 
 
-def count(sandbox: SandboxServer) -> int:
+def count(sandbox: Served) -> int:
     number = control(sandbox, "GET", "tickets/count").json()["count"]
     assert isinstance(number, int)
     return number
 
 
 @pytest.fixture
-def five(sandbox: SandboxServer) -> str:
+def five(sandbox: Sandbox) -> str:
     """Five tickets created a minute apart (back-dated); returns a valid token."""
     token = mint(sandbox)
     rows = [
@@ -53,7 +51,7 @@ def five(sandbox: SandboxServer) -> str:
             body["description"] = description
         if ref is not None:
             body["udf_fields"] = {"udf_sline_1": ref}
-        ticket_id = create(sandbox, token, body).json()["request"]["id"]
+        ticket_id = sdp_create(sandbox, token, body).json()["request"]["id"]
         control(sandbox, "PATCH", f"tickets/{ticket_id}", {"created_time": T0 + minute * 60_000}).raise_for_status()
     return token
 
@@ -105,11 +103,11 @@ def five(sandbox: SandboxServer) -> str:
         ),
     ],
 )
-def test_single_criterion(sandbox: SandboxServer, five: str, criteria: dict[str, Any], expected: list[str]) -> None:
+def test_single_criterion(sandbox: Sandbox, five: str, criteria: dict[str, Any], expected: list[str]) -> None:
     assert subjects(search(sandbox, five, {"search_criteria": criteria})) == expected
 
 
-def test_list_of_criteria_joined_by_logical_operators(sandbox: SandboxServer, five: str) -> None:
+def test_list_of_criteria_joined_by_logical_operators(sandbox: Sandbox, five: str) -> None:
     # The reconciliation query without a reference field: requester, subject, description, time window.
     window = [str(T0 - 60_000), str(T0 + 60_000)]
     criteria = [
@@ -126,7 +124,7 @@ def test_list_of_criteria_joined_by_logical_operators(sandbox: SandboxServer, fi
     assert subjects(search(sandbox, five, {"search_criteria": either})) == ["VPN down", "Laptop slow"]
 
 
-def test_children_group_with_their_parent(sandbox: SandboxServer, five: str) -> None:
+def test_children_group_with_their_parent(sandbox: Sandbox, five: str) -> None:
     # ann AND (status Open OR status In Progress) ... then AND NOT "fire"
     criteria = [
         {
@@ -150,7 +148,7 @@ def test_children_group_with_their_parent(sandbox: SandboxServer, five: str) -> 
     assert subjects(search(sandbox, five, {"search_criteria": criteria})) == ["VPN down"]
 
 
-def test_paging_sorting_and_total_count(sandbox: SandboxServer, five: str) -> None:
+def test_paging_sorting_and_total_count(sandbox: Sandbox, five: str) -> None:
     first = search(
         sandbox, five, {"row_count": 2, "sort_field": "created_time", "sort_order": "desc", "get_total_count": True}
     )
@@ -179,13 +177,13 @@ def test_paging_sorting_and_total_count(sandbox: SandboxServer, five: str) -> No
     assert filtered.json()["list_info"]["total_count"] == 2
 
 
-def test_row_count_is_capped_at_100(sandbox: SandboxServer) -> None:
+def test_row_count_is_capped_at_100(sandbox: Sandbox) -> None:
     token = mint(sandbox)
     assert search(sandbox, token, {"row_count": 1000}).json()["list_info"]["row_count"] == 0
     assert search(sandbox, token, {"row_count": 1000}).status_code == 200
 
 
-def test_search_fields_and_portal_prefix(sandbox: SandboxServer, five: str) -> None:
+def test_search_fields_and_portal_prefix(sandbox: Sandbox, five: str) -> None:
     answer = search(
         sandbox, five, {"search_fields": {"subject": "printer", "status.name": "open"}}, "/app/itdesk/api/v3"
     )
@@ -221,7 +219,7 @@ def test_search_fields_and_portal_prefix(sandbox: SandboxServer, five: str) -> N
     ],
 )
 def test_malformed_list_info_is_refused(
-    sandbox: SandboxServer, list_info: dict[str, Any], code: int, field: str
+    sandbox: Sandbox, list_info: dict[str, Any], code: int, field: str
 ) -> None:
     answer = search(sandbox, mint(sandbox), list_info)
     assert answer.status_code == 400
@@ -230,7 +228,7 @@ def test_malformed_list_info_is_refused(
     assert answer.json()["response_status"]["status_code"] == 4000
 
 
-def test_input_data_that_is_not_json_is_4000(sandbox: SandboxServer) -> None:
+def test_input_data_that_is_not_json_is_4000(sandbox: Sandbox) -> None:
     answer = requests.get(
         f"{sandbox.url}/api/v3/requests",
         headers=sdp_headers(mint(sandbox)),
@@ -243,10 +241,10 @@ def test_input_data_that_is_not_json_is_4000(sandbox: SandboxServer) -> None:
 # ---- UDFs -------------------------------------------------------------------------------------------
 
 
-def test_udf_fields_are_stored_and_returned(sandbox: SandboxServer) -> None:
+def test_udf_fields_are_stored_and_returned(sandbox: Sandbox) -> None:
     token = mint(sandbox)
     udfs = {"udf_sline_1": "gw-ref-1", "udf_char2": "legacy", "udf_long_3": 7, "udf_sline_4": None}
-    entity = create(sandbox, token, {"subject": "With UDFs", "udf_fields": udfs}).json()["request"]
+    entity = sdp_create(sandbox, token, {"subject": "With UDFs", "udf_fields": udfs}).json()["request"]
     assert entity["udf_fields"] == udfs
     assert control(sandbox, "GET", f"tickets/{entity['id']}").json()["udf_fields"] == udfs
 
@@ -260,8 +258,8 @@ def test_udf_fields_are_stored_and_returned(sandbox: SandboxServer) -> None:
         ("udf_sline_1=x", "udf_fields"),
     ],
 )
-def test_bad_udf_fields_are_4001(sandbox: SandboxServer, udfs: Any, field: str) -> None:
-    answer = create(sandbox, mint(sandbox), {"subject": "x", "udf_fields": udfs})
+def test_bad_udf_fields_are_4001(sandbox: Sandbox, udfs: Any, field: str) -> None:
+    answer = sdp_create(sandbox, mint(sandbox), {"subject": "x", "udf_fields": udfs})
     assert answer.status_code == 400
     assert answer.json()["response_status"]["messages"][0]["field"] == field
     assert count(sandbox) == 0
@@ -270,48 +268,48 @@ def test_bad_udf_fields_are_4001(sandbox: SandboxServer, udfs: Any, field: str) 
 # ---- faults that commit, then lose the answer -------------------------------------------------------
 
 
-def test_reset_after_commit_stores_one_ticket_and_drops_the_connection(sandbox: SandboxServer) -> None:
+def test_reset_after_commit_stores_one_ticket_and_drops_the_connection(sandbox: Sandbox) -> None:
     token = mint(sandbox)
     fault(sandbox, target="create", kind="reset_after_commit", times=1)
     with pytest.raises(requests.ConnectionError):
-        create(sandbox, token, {"subject": "Lost answer", "udf_fields": {"udf_sline_1": "ref-1"}})
+        sdp_create(sandbox, token, {"subject": "Lost answer", "udf_fields": {"udf_sline_1": "ref-1"}})
     assert count(sandbox) == 1 and stats(sandbox)["creates"] == 1
     found = search(sandbox, token, {"search_criteria": {"field": "udf_sline_1", "condition": "is", "value": "ref-1"}})
     assert subjects(found) == ["Lost answer"]
 
 
-def test_hang_after_commit_outlasts_the_client_timeout(sandbox: SandboxServer) -> None:
+def test_hang_after_commit_outlasts_the_client_timeout(sandbox: Sandbox) -> None:
     token = mint(sandbox)
     fault(sandbox, target="create", kind="hang_after_commit", seconds=0.5, times=1)
     with pytest.raises(requests.ReadTimeout):
-        create(sandbox, token, {"subject": "Slow"}, timeout=(TIMEOUT, 0.2))
+        sdp_create(sandbox, token, {"subject": "Slow"}, timeout=(TIMEOUT, 0.2))
     assert count(sandbox) == 1
 
 
 @pytest.mark.parametrize("status", [500, 502, 503])
-def test_status_after_commit_answers_5xx_for_a_stored_ticket(sandbox: SandboxServer, status: int) -> None:
+def test_status_after_commit_answers_5xx_for_a_stored_ticket(sandbox: Sandbox, status: int) -> None:
     token = mint(sandbox)
     fault(sandbox, target="create", kind="status_after_commit", status=status, times=1, retry_after=3)
-    answer = create(sandbox, token, {"subject": "Committed"})
+    answer = sdp_create(sandbox, token, {"subject": "Committed"})
     assert answer.status_code == status and answer.headers["Retry-After"] == "3"
     assert answer.json() == failure(4004, "Internal error")
     assert count(sandbox) == 1
 
 
-def test_status_after_commit_with_a_proxy_page(sandbox: SandboxServer) -> None:
+def test_status_after_commit_with_a_proxy_page(sandbox: Sandbox) -> None:
     token = mint(sandbox)
     fault(sandbox, target="create", kind="status_after_commit", status=502, body="<html>bad gateway</html>", times=1)
-    answer = create(sandbox, token)
+    answer = sdp_create(sandbox, token)
     assert answer.status_code == 502 and answer.text == "<html>bad gateway</html>"
     assert count(sandbox) == 1
 
 
-def test_after_commit_faults_aimed_at_api_skip_reads(sandbox: SandboxServer) -> None:
+def test_after_commit_faults_aimed_at_api_skip_reads(sandbox: Sandbox) -> None:
     token = mint(sandbox)
     fault(sandbox, target="api", kind="status_after_commit", status=503, times=1)
     assert search(sandbox, token, {}).status_code == 200  # a read does not use the fault up
-    assert create(sandbox, token).status_code == 503
-    assert create(sandbox, token).status_code == 201
+    assert sdp_create(sandbox, token).status_code == 503
+    assert sdp_create(sandbox, token).status_code == 201
     assert count(sandbox) == 2
 
 
@@ -323,14 +321,14 @@ def test_after_commit_faults_aimed_at_api_skip_reads(sandbox: SandboxServer) -> 
         {"target": "create", "kind": "status_after_commit"},
     ],
 )
-def test_after_commit_faults_need_a_write_target_and_a_status(sandbox: SandboxServer, spec: dict[str, Any]) -> None:
+def test_after_commit_faults_need_a_write_target_and_a_status(sandbox: Sandbox, spec: dict[str, Any]) -> None:
     assert control(sandbox, "POST", "faults", spec).status_code == 400
 
 
-def test_probability_makes_a_share_of_creates_lose_their_answer(sandbox: SandboxServer) -> None:
+def test_probability_makes_a_share_of_creates_lose_their_answer(sandbox: Sandbox) -> None:
     token = mint(sandbox)
     fault(sandbox, target="create", kind="status_after_commit", status=503, probability=0.2)
-    answers = [create(sandbox, token).status_code for _ in range(200)]
+    answers = [sdp_create(sandbox, token).status_code for _ in range(200)]
     assert set(answers) == {201, 503}
     assert 15 <= answers.count(503) <= 70  # 40 expected; far outside only by a broken draw
     assert count(sandbox) == 200 and stats(sandbox)["faults_fired"] == answers.count(503)
@@ -339,6 +337,6 @@ def test_probability_makes_a_share_of_creates_lose_their_answer(sandbox: Sandbox
 
 
 @pytest.mark.parametrize("probability", [0, 1.5, "half"])
-def test_probability_must_be_a_share(sandbox: SandboxServer, probability: Any) -> None:
+def test_probability_must_be_a_share(sandbox: Sandbox, probability: Any) -> None:
     spec = {"target": "create", "kind": "reset_after_commit", "probability": probability}
     assert control(sandbox, "POST", "faults", spec).status_code == 400

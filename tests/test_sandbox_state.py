@@ -14,19 +14,27 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 import requests
 
-from tests.servers import REPO, free_port
-from tests.test_sandbox import TIMEOUT, create, get, mint, sandbox, server, stats
+from tests.helpers import (
+    SANDBOX_CLIENT_ID,
+    SANDBOX_CLIENT_SECRET,
+    TIMEOUT,
+    Served,
+    free_port,
+    mint,
+    sdp_create,
+    sdp_get,
+    stats,
+)
+from tests.servers import REPO, Sandbox
 from zoho_gateway.sandbox import SandboxServer, SandboxSettings
 from zoho_gateway.sandbox.persistence import StateFileError
 
-__all__ = ["sandbox", "server"]  # fixtures shared with test_sandbox.py
 
-
-def exchange(sandbox: SandboxServer, code: str) -> requests.Response:
+def exchange(sandbox: Served, code: str) -> requests.Response:
     form = {
         "grant_type": "authorization_code",
-        "client_id": "sandbox-client-id",
-        "client_secret": "sandbox-client-secret",
+        "client_id": SANDBOX_CLIENT_ID,
+        "client_secret": SANDBOX_CLIENT_SECRET,
         "code": code,
     }
     return requests.post(f"{sandbox.url}/oauth/v2/token", data=form, timeout=TIMEOUT)
@@ -40,19 +48,19 @@ def test_tickets_and_tokens_survive_a_restart(tmp_path: Path) -> None:
     with SandboxServer(state_file=state_file) as first:
         assert first.state_file == str(state_file)
         token = mint(first)
-        ticket_id = create(first, token, {"subject": "Keep me", "udf_fields": {"udf_sline_1": "ref-1"}}).json()[
+        ticket_id = sdp_create(first, token, {"subject": "Keep me", "udf_fields": {"udf_sline_1": "ref-1"}}).json()[
             "request"
         ]["id"]
         assert state_file.exists() and oct(state_file.stat().st_mode & 0o777) == "0o600"
 
     with SandboxServer(state_file=state_file) as second:
         # The token minted before the restart is still valid, and the ticket still answers.
-        answer = get(second, token, ticket_id)
+        answer = sdp_get(second, token, ticket_id)
         assert answer.status_code == 200, answer.text
         assert answer.json()["request"]["subject"] == "Keep me"
         assert answer.json()["request"]["udf_fields"] == {"udf_sline_1": "ref-1"}
         # The id sequence continues instead of reusing the first ticket's id.
-        again = create(second, token, {"subject": "Next"}).json()["request"]
+        again = sdp_create(second, token, {"subject": "Next"}).json()["request"]
         assert int(again["id"]) > int(ticket_id) and again["display_id"] == "102"
         assert stats(second)["tickets"] == 2 and stats(second)["creates"] == 1  # counters start afresh
 
@@ -63,7 +71,7 @@ def test_expired_tokens_are_not_restored(tmp_path: Path) -> None:
         token = mint(first)
     time.sleep(1.1)
     with SandboxServer(state_file=state_file) as second:
-        assert get(second, token, "1").status_code == 401
+        assert sdp_get(second, token, "1").status_code == 401
         assert stats(second)["active_tokens"] == 0
 
 
@@ -72,7 +80,7 @@ def test_every_change_is_on_disk_before_it_is_answered(tmp_path: Path) -> None:
     with SandboxServer(state_file=state_file) as running:
         token = mint(running)
         for number in range(3):
-            create(running, token, {"subject": f"Ticket {number}"})
+            sdp_create(running, token, {"subject": f"Ticket {number}"})
             saved = json.loads(state_file.read_text())
             assert [t["subject"] for t in saved["desk"]["tickets"]] == [f"Ticket {n}" for n in range(number + 1)]
         assert list(saved["access_tokens"]) == [token]
@@ -82,13 +90,15 @@ def test_every_change_is_on_disk_before_it_is_answered(tmp_path: Path) -> None:
 def test_reset_empties_the_state_file_too(tmp_path: Path) -> None:
     state_file = tmp_path / "world.json"
     with SandboxServer(state_file=state_file) as running:
-        create(running, mint(running))
+        sdp_create(running, mint(running))
         requests.post(f"{running.url}/_sandbox/reset", timeout=TIMEOUT).raise_for_status()
     assert json.loads(state_file.read_text())["desk"]["tickets"] == []
 
 
-def test_memory_by_default_and_state_file_is_not_a_live_setting(sandbox: SandboxServer) -> None:
-    assert sandbox.state_file is None
+def test_memory_by_default_and_state_file_is_not_a_live_setting(
+    sandbox: Sandbox, sandbox_server: SandboxServer
+) -> None:
+    assert sandbox_server.state_file is None
     assert requests.get(f"{sandbox.url}/_sandbox/state", timeout=TIMEOUT).json() == {"state_file": None}
     refused = requests.post(f"{sandbox.url}/_sandbox/settings", json={"state_file": "/tmp/x"}, timeout=TIMEOUT)
     assert refused.status_code == 400 and "state_file" in refused.text
@@ -167,7 +177,7 @@ def test_command_line_keeps_tickets_across_restarts(tmp_path: Path) -> None:
 # ---- the consent shortcut ---------------------------------------------------------------------------
 
 
-def test_consent_url_redirects_with_a_single_use_code(sandbox: SandboxServer) -> None:
+def test_consent_url_redirects_with_a_single_use_code(sandbox: Sandbox) -> None:
     query = {
         "response_type": "code",
         "client_id": "sandbox-client-id",
@@ -191,7 +201,7 @@ def test_consent_url_redirects_with_a_single_use_code(sandbox: SandboxServer) ->
     assert stats(sandbox)["code_grants"] == 1
 
 
-def test_consent_without_redirect_uri_answers_the_code_as_json(sandbox: SandboxServer) -> None:
+def test_consent_without_redirect_uri_answers_the_code_as_json(sandbox: Sandbox) -> None:
     query = {"response_type": "code", "client_id": "sandbox-client-id", "scope": "SDPOnDemand.requests.ALL"}
     answer = requests.get(f"{sandbox.url}/oauth/v2/auth", params=query, timeout=TIMEOUT)
     assert answer.status_code == 200
@@ -209,16 +219,16 @@ def test_consent_without_redirect_uri_answers_the_code_as_json(sandbox: SandboxS
         ),
     ],
 )
-def test_consent_errors_never_redirect(sandbox: SandboxServer, query: dict[str, str], error: str) -> None:
+def test_consent_errors_never_redirect(sandbox: Sandbox, query: dict[str, str], error: str) -> None:
     answer = requests.get(f"{sandbox.url}/oauth/v2/auth", params=query, allow_redirects=False, timeout=TIMEOUT)
     assert answer.status_code == 400 and answer.json() == {"error": error}
 
 
-def test_ticket_count(sandbox: SandboxServer) -> None:
+def test_ticket_count(sandbox: Sandbox) -> None:
     token = mint(sandbox)
     assert requests.get(f"{sandbox.url}/_sandbox/tickets/count", timeout=TIMEOUT).json() == {"count": 0}
-    create(sandbox, token)
-    create(sandbox, token)
+    sdp_create(sandbox, token)
+    sdp_create(sandbox, token)
     assert requests.get(f"{sandbox.url}/_sandbox/tickets/count", timeout=TIMEOUT).json() == {"count": 2}
 
 
@@ -228,7 +238,7 @@ def test_concurrent_changes_all_reach_the_file(tmp_path: Path) -> None:
         token = mint(running)
         with ThreadPoolExecutor(max_workers=8) as pool:
             ids = set(
-                pool.map(lambda n: create(running, token, {"subject": f"T{n}"}).json()["request"]["id"], range(40))
+                pool.map(lambda n: sdp_create(running, token, {"subject": f"T{n}"}).json()["request"]["id"], range(40))
             )
     saved = json.loads(state_file.read_text())
     assert {t["id"] for t in saved["desk"]["tickets"]} == ids and saved["desk"]["sequence"] == 40
