@@ -169,6 +169,22 @@ def create(target: Served | str, *, headers: Mapping[str, str] | None = None, **
     return ticket_id
 
 
+def keyed_post(
+    target: Served | str,
+    body: Any = TICKET,
+    *,
+    key: str | None = None,
+    client: str = "alice",
+    timeout: float = 30.0,
+    **headers: str,
+) -> requests.Response:
+    """``POST /requests`` as API client ``client`` (its ``bearer`` key), with ``Idempotency-Key: key`` when given."""
+    sent = {**bearer(client), **headers}
+    if key is not None:
+        sent["Idempotency-Key"] = key
+    return post(target, body, sent, timeout=timeout)
+
+
 def error_code(answer: requests.Response) -> str:
     """The stable code of an error answer (whose body has the two keys of the error format)."""
     body = answer.json()

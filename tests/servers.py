@@ -100,6 +100,14 @@ class Sandbox:
         entity: dict[str, Any] = answer.json()
         return entity
 
+    def ticket_count(self) -> int:
+        """How many tickets the sandbox stores."""
+        answer = self.http.get(f"{self.url}/_sandbox/tickets/count", timeout=5)
+        answer.raise_for_status()
+        number = answer.json()["count"]
+        assert isinstance(number, int), number
+        return number
+
     def patch_ticket(self, ticket_id: str, **changes: Any) -> None:
         self.http.patch(f"{self.url}/_sandbox/tickets/{ticket_id}", json=changes, timeout=5).raise_for_status()
 

@@ -28,12 +28,6 @@ def subjects(answer: requests.Response) -> list[str]:
     return [item["subject"] for item in answer.json()["requests"]]
 
 
-def count(sandbox: Served) -> int:
-    number = control(sandbox, "GET", "tickets/count").json()["count"]
-    assert isinstance(number, int)
-    return number
-
-
 @pytest.fixture
 def five(sandbox: Sandbox) -> str:
     """Five tickets created a minute apart (back-dated); returns a valid token."""
@@ -262,7 +256,7 @@ def test_bad_udf_fields_are_4001(sandbox: Sandbox, udfs: Any, field: str) -> Non
     answer = sdp_create(sandbox, mint(sandbox), {"subject": "x", "udf_fields": udfs})
     assert answer.status_code == 400
     assert answer.json()["response_status"]["messages"][0]["field"] == field
-    assert count(sandbox) == 0
+    assert sandbox.ticket_count() == 0
 
 
 # ---- faults that commit, then lose the answer -------------------------------------------------------
@@ -273,7 +267,7 @@ def test_reset_after_commit_stores_one_ticket_and_drops_the_connection(sandbox: 
     fault(sandbox, target="create", kind="reset_after_commit", times=1)
     with pytest.raises(requests.ConnectionError):
         sdp_create(sandbox, token, {"subject": "Lost answer", "udf_fields": {"udf_sline_1": "ref-1"}})
-    assert count(sandbox) == 1 and stats(sandbox)["creates"] == 1
+    assert sandbox.ticket_count() == 1 and stats(sandbox)["creates"] == 1
     found = search(sandbox, token, {"search_criteria": {"field": "udf_sline_1", "condition": "is", "value": "ref-1"}})
     assert subjects(found) == ["Lost answer"]
 
@@ -283,7 +277,7 @@ def test_hang_after_commit_outlasts_the_client_timeout(sandbox: Sandbox) -> None
     fault(sandbox, target="create", kind="hang_after_commit", seconds=0.5, times=1)
     with pytest.raises(requests.ReadTimeout):
         sdp_create(sandbox, token, {"subject": "Slow"}, timeout=(TIMEOUT, 0.2))
-    assert count(sandbox) == 1
+    assert sandbox.ticket_count() == 1
 
 
 @pytest.mark.parametrize("status", [500, 502, 503])
@@ -293,7 +287,7 @@ def test_status_after_commit_answers_5xx_for_a_stored_ticket(sandbox: Sandbox, s
     answer = sdp_create(sandbox, token, {"subject": "Committed"})
     assert answer.status_code == status and answer.headers["Retry-After"] == "3"
     assert answer.json() == failure(4004, "Internal error")
-    assert count(sandbox) == 1
+    assert sandbox.ticket_count() == 1
 
 
 def test_status_after_commit_with_a_proxy_page(sandbox: Sandbox) -> None:
@@ -301,7 +295,7 @@ def test_status_after_commit_with_a_proxy_page(sandbox: Sandbox) -> None:
     fault(sandbox, target="create", kind="status_after_commit", status=502, body="<html>bad gateway</html>", times=1)
     answer = sdp_create(sandbox, token)
     assert answer.status_code == 502 and answer.text == "<html>bad gateway</html>"
-    assert count(sandbox) == 1
+    assert sandbox.ticket_count() == 1
 
 
 def test_after_commit_faults_aimed_at_api_skip_reads(sandbox: Sandbox) -> None:
@@ -310,7 +304,7 @@ def test_after_commit_faults_aimed_at_api_skip_reads(sandbox: Sandbox) -> None:
     assert search(sandbox, token, {}).status_code == 200  # a read does not use the fault up
     assert sdp_create(sandbox, token).status_code == 503
     assert sdp_create(sandbox, token).status_code == 201
-    assert count(sandbox) == 2
+    assert sandbox.ticket_count() == 2
 
 
 @pytest.mark.parametrize(
@@ -331,7 +325,7 @@ def test_probability_makes_a_share_of_creates_lose_their_answer(sandbox: Sandbox
     answers = [sdp_create(sandbox, token).status_code for _ in range(200)]
     assert set(answers) == {201, 503}
     assert 15 <= answers.count(503) <= 70  # 40 expected; far outside only by a broken draw
-    assert count(sandbox) == 200 and stats(sandbox)["faults_fired"] == answers.count(503)
+    assert sandbox.ticket_count() == 200 and stats(sandbox)["faults_fired"] == answers.count(503)
     described = control(sandbox, "GET", "faults").json()["faults"][0]
     assert described["probability"] == 0.2 and described["remaining"] is None
 
