@@ -90,4 +90,4 @@ def worker_exit(server: object, worker: object) -> None:
     """Let the deliverers finish the item in hand (briefly); an unfinished send is searched for by the next holder."""
     gateway = getattr(getattr(worker, "wsgi", None), "extensions", {}).get("zoho_gateway")
     if gateway is not None:
-        gateway.delivery.stop()
+        gateway.delivery.stop(wait=2.0)

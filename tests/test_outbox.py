@@ -7,15 +7,21 @@ never assert on a duration.
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import os
+import signal
+import subprocess
+import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
 import requests
 
-from tests.servers import Sandbox, ThreadedGateway
+from tests.servers import REPO, Sandbox, ThreadedGateway
 from zoho_gateway.policies.outbox import REF
 
 Starter = Callable[..., ThreadedGateway]
@@ -138,7 +144,7 @@ def test_an_outage_without_prefer_is_503_and_nothing_is_delivered_later(
     make_gateway: Starter, sandbox: Sandbox
 ) -> None:
     gateway = make_gateway(**FAST)
-    sandbox.fault(target="create", kind="status", status=503)
+    sandbox.fault(target="create", kind="status", status=503, retry_after="1")
     answer = post(gateway.url, key="k-outage")
     assert answer.status_code == 503 and answer.json()["details"]["code"] == "zoho_unavailable", answer.text
     sandbox.clear_faults()
@@ -191,7 +197,7 @@ def test_respond_async_during_an_outage_is_202_then_delivered_once(
 
 def test_queue_creates_always_applies_respond_async(make_gateway: Starter, sandbox: Sandbox) -> None:
     gateway = make_gateway(**FAST, GATEWAY_QUEUE_CREATES="always", GATEWAY_DELIVERERS="0")
-    sandbox.fault(target="create", kind="status", status=503)
+    sandbox.fault(target="create", kind="status", status=503, retry_after="1")
     answer = post(gateway.url)
     assert answer.status_code == 202 and answer.headers["Preference-Applied"] == "respond-async", answer.text
 
@@ -213,7 +219,7 @@ def test_a_permanent_refusal_ends_failed_with_the_synchronous_code(make_gateway:
     bad = {**TICKET, "priority": "Not a priority"}
     sync = post(gateway.url, bad)
     assert sync.status_code == 422, sync.text
-    sandbox.fault(target="create", kind="status", status=503)
+    sandbox.fault(target="create", kind="status", status=503, retry_after="1")
     queued = post(gateway.url, bad, Prefer="respond-async")
     assert queued.status_code == 202, queued.text
     sandbox.clear_faults()
@@ -230,7 +236,7 @@ def test_a_permanent_refusal_ends_failed_with_the_synchronous_code(make_gateway:
 
 def test_keyed_repeats_follow_the_settled_outcome(make_gateway: Starter, sandbox: Sandbox) -> None:
     gateway = make_gateway(**FAST)
-    sandbox.fault(target="create", kind="status", status=503)
+    sandbox.fault(target="create", kind="status", status=503, retry_after="1")
     first = post(gateway.url, key="order-1", Prefer="respond-async")
     assert first.status_code == 202, first.text
     ref = first.json()["request_ref"]
@@ -250,7 +256,7 @@ def test_keyed_repeats_follow_the_settled_outcome(make_gateway: Starter, sandbox
 def test_a_keyed_repeat_of_a_failed_create_replays_the_failure(make_gateway: Starter, sandbox: Sandbox) -> None:
     gateway = make_gateway(**FAST)
     bad = {**TICKET, "priority": "Not a priority"}
-    sandbox.fault(target="create", kind="status", status=503)
+    sandbox.fault(target="create", kind="status", status=503, retry_after="1")
     first = post(gateway.url, bad, key="order-2", Prefer="respond-async")
     assert first.status_code == 202
     sandbox.clear_faults()
@@ -322,3 +328,68 @@ def test_readyz_stays_ready_with_a_backlog_and_metrics_count_it(make_gateway: St
     metrics = get(gateway.url, "/metrics").text
     assert "gateway_outbox_pending 3.0" in metrics
     assert "gateway_outbox_oldest_pending_seconds" in metrics
+
+
+def test_an_item_failing_past_the_max_age_ends_failed_with_its_last_error(
+    make_gateway: Starter, sandbox: Sandbox
+) -> None:
+    gateway = make_gateway(**FAST, GATEWAY_DELIVERY_MAX_AGE="1")
+    sandbox.fault(target="create", kind="status", status=503, retry_after="1")
+    answer = post(gateway.url, Prefer="respond-async")
+    assert answer.status_code == 202
+    done = settled(gateway.url, answer.json()["request_ref"])
+    assert done.status_code == 200 and done.json()["status"] == "failed", done.text
+    assert done.json()["last_error"]["code"] == "zoho_unavailable" and done.json()["attempts"] >= 2
+    assert count(sandbox) == 0
+
+
+def test_settled_items_are_pruned_after_their_retention(make_gateway: Starter, sandbox: Sandbox) -> None:
+    gateway = make_gateway(**FAST, GATEWAY_IDEMPOTENCY_TTL="60", GATEWAY_DELIVERERS="0")
+    assert post(gateway.url).status_code == 201
+    pending = post(gateway.url, Prefer="respond-async, wait=0").json()["request_ref"]
+    outbox = gateway.gateway.outbox
+    assert outbox.prune() == 0  # settled a moment ago: kept
+    later = dataclasses.replace(outbox, clock=lambda: time.time() + 61)
+    assert later.prune() == 1
+    [left] = outbox_records(gateway)
+    assert left["ref"] == pending  # a pending item is never pruned
+
+
+def test_the_sync_path_on_redis(make_gateway: Starter, sandbox: Sandbox, redis_url: str) -> None:
+    gateway = make_gateway(**FAST, GATEWAY_STATE_URL=f"{redis_url.rsplit('/', 1)[0]}/8", ZOHO_REF_FIELD=REF_FIELD)
+    sandbox.fault(target="create", kind="hang_after_commit", seconds=3, times=1)
+    assert post(gateway.url).status_code == 201
+    assert post(gateway.url, Prefer="respond-async").status_code == 201
+    assert count(sandbox) == 2
+
+
+def test_flask_zoho_deliver_runs_as_its_own_process(make_gateway: Starter, sandbox: Sandbox, tmp_path: Path) -> None:
+    state = f"sqlite:///{tmp_path}/state.db"
+    gateway = make_gateway(**FAST, GATEWAY_STATE_URL=state, GATEWAY_DELIVERERS="0")
+    ref = post(gateway.url, Prefer="respond-async, wait=0").json()["request_ref"]
+    env = {
+        **os.environ,
+        "GATEWAY_SANDBOX": "1",
+        "ZOHO_ACCOUNTS_URL": sandbox.url,
+        "ZOHO_API_BASE_URL": sandbox.url,
+        "GATEWAY_STATE_URL": state,
+        "GATEWAY_LOG_FILE": str(tmp_path / "deliver.log"),
+        "GATEWAY_RECONCILE_DELAY": "0",
+    }
+    flask = Path(sys.executable).parent / "flask"
+    proc = subprocess.Popen(
+        [str(flask), "--app", "wsgi", "zoho", "deliver", "--loops", "1"],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        done = settled(gateway.url, ref)
+        assert done.status_code == 200 and done.json()["status"] == "created", done.text
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=20)
+    assert proc.returncode == 0, err.decode()
+    assert b"deliverer stopped" in err
+    assert count(sandbox) == 1

@@ -274,7 +274,7 @@ def deliver(loops: int | None) -> None:
     click.echo(f"delivering as {deliverer.label}; stop with SIGTERM or Ctrl-C", err=True)
     while not stop.wait(1.0):
         pass
-    gateway.delivery.stop()
+    gateway.delivery.stop(wait=5.0)
     click.echo("deliverer stopped", err=True)
 
 

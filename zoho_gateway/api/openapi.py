@@ -16,6 +16,7 @@ from flask import Blueprint, Flask, Response, current_app
 from marshmallow import Schema, fields
 
 from .. import errors as e
+from ..policies.outbox import REF
 from . import docs
 from .openapi_responses import (
     CACHE_HEADERS,
@@ -86,6 +87,14 @@ _IDEMPOTENCY_KEY = _header(
     {"type": "string", "minLength": 1, "maxLength": 255},
     example="7d1c0f7e-3b0a-4d43-9a4e-1f7b9e0c2a11",
 )
+_PREFER = _header(
+    "Prefer",
+    "`respond-async` (RFC 7240): the ticket is stored durably first; you get 201 if Zoho creates it within "
+    "`wait=N` seconds (default 5), else 202 with `Preference-Applied: respond-async` and `Location: "
+    "/requests/<request_ref>` to poll. Zoho outages then queue the ticket instead of failing it",
+    STRING,
+    example="respond-async, wait=5",
+)
 _IF_NONE_MATCH = _header(
     "If-None-Match", "The `ETag` of an earlier answer (or a list, or `*`): 304 without a body when unchanged", STRING
 )
@@ -97,6 +106,57 @@ _TICKET_ID = {
     "schema": {"type": "string", "pattern": f"^{TICKET_ID.pattern}$"},
     "example": TICKET_OUT_EXAMPLE["ticket_id"],
 }
+
+
+_REQUEST_REF = {
+    "name": "request_ref",
+    "in": "path",
+    "required": True,
+    "description": "The `request_ref` of a 202 answer (never all digits, so never a ticket id)",
+    "schema": {"type": "string", "pattern": f"^{REF.pattern}$"},
+    "example": "rq_3kT9vQ2mXbY7LpN4cR8sWd1A",
+}
+_STATES = ["queued", "sending", "unknown", "created", "failed", "needs_review"]
+#: ``POST /requests``'s 202 body (inline: the outbox's answer shapes are the policy's, not marshmallow's).
+_ACCEPTED = {
+    "type": "object",
+    "required": ["message", "request_ref", "status"],
+    "additionalProperties": False,
+    "properties": {
+        "message": STRING,
+        "request_ref": {"type": "string", "pattern": f"^{REF.pattern}$"},
+        "status": {"type": "string", "enum": _STATES},
+    },
+}
+#: ``GET /requests/{request_ref}``'s body.
+_REQUEST_STATUS = {
+    "type": "object",
+    "required": ["request_ref", "status", "zoho_ticket_id", "attempts", "accepted_at", "last_error"],
+    "additionalProperties": False,
+    "properties": {
+        "request_ref": {"type": "string", "pattern": f"^{REF.pattern}$"},
+        "status": {"type": "string", "enum": _STATES},
+        "zoho_ticket_id": {"type": "string", "nullable": True, "description": "Once `created`"},
+        "attempts": {"type": "integer", "minimum": 0, "description": "Creates sent to Zoho so far"},
+        "accepted_at": {"type": "string", "description": "RFC 3339, UTC"},
+        "last_error": {
+            "type": "object",
+            "nullable": True,
+            "description": "The latest failure: for `failed`, the code and message a synchronous create got",
+            "required": ["code", "message"],
+            "properties": {"code": STRING, "message": STRING, "fields": {"type": "object"}},
+        },
+    },
+}
+_REQUEST_STATUS_EXAMPLE = {
+    "request_ref": "rq_3kT9vQ2mXbY7LpN4cR8sWd1A",
+    "status": "created",
+    "zoho_ticket_id": TICKET_OUT_EXAMPLE["ticket_id"],
+    "attempts": 2,
+    "accepted_at": "2026-11-29T08:00:00.000Z",
+    "last_error": {"code": "zoho_unavailable", "message": "Zoho is temporarily unavailable"},
+}
+_POLL = {"Retry-After": {"description": "Seconds to wait before polling again", "schema": {"type": "integer"}}}
 
 
 def _inline_schema_attributes(_converter: Any, field: fields.Field[Any], **_: Any) -> dict[str, Any]:
@@ -162,17 +222,47 @@ def _paths(spec: APISpec) -> None:
         **{"Idempotent-Replayed": {"description": "`true` on a replay", "schema": {"enum": ["true"], **STRING}}},
         **LIMIT_HEADERS,
     )
+    ref_location = {
+        "description": "Where to poll: `/requests/<request_ref>`",
+        "required": True,
+        "schema": {"type": "string", "pattern": "/requests/rq_[A-Za-z0-9_-]{1,37}$"},
+    }
+    accepted = _answer(
+        "Accepted, not yet created: the outcome was not settled in time (Zoho's answer was lost and it is being "
+        "looked for, or with `Prefer: respond-async`, Zoho was slow or unavailable). Poll `Location`",
+        json_content(
+            _ACCEPTED,
+            example={
+                "message": "Ticket accepted; Zoho has not confirmed it yet. Poll Location for the outcome",
+                "request_ref": "rq_3kT9vQ2mXbY7LpN4cR8sWd1A",
+                "status": "queued",
+            },
+        ),
+        Location=ref_location,
+        **{
+            "Preference-Applied": {
+                "description": "`respond-async` when the create was queued as `Prefer` asked",
+                "schema": {"enum": ["respond-async"], **STRING},
+            },
+            "Idempotent-Replayed": {"description": "`true` on a replay", "schema": {"enum": ["true"], **STRING}},
+        },
+        **_POLL,
+        **LIMIT_HEADERS,
+    )
     _add(
         spec,
         "/requests",
         "createTicket",
         "Create a ticket",
         "Creates one ServiceDesk Plus request. With an `Idempotency-Key`, at most one ticket per key: re-send the "
-        "same request with the same key after a network error or a 5xx.",
+        "same request with the same key after a network error or a 5xx; a repeat follows the first create's "
+        "outcome (201 once created, 202 while pending, the failure once failed). Every create is stored before "
+        "Zoho is called; an answer Zoho lost is looked for in Zoho, never re-sent blindly. 202 when the outcome "
+        "is not settled in time, or with `Prefer: respond-async`; poll `/requests/<request_ref>`.",
         method="post",
         tags=["tickets"],
-        parameters=(_IDEMPOTENCY_KEY,),
-        responses={"201": created},
+        parameters=(_IDEMPOTENCY_KEY, _PREFER),
+        responses={"201": created, "202": accepted},
         requestBody={"required": True, "content": json_content("TicketIn", examples=TICKET_IN_EXAMPLES)},
     )
     _add(
@@ -191,6 +281,39 @@ def _paths(spec: APISpec) -> None:
                 "Not modified: `If-None-Match` matched the current `ETag` (no body)",
                 None,
                 **CACHE_HEADERS,
+                **LIMIT_HEADERS,
+            ),
+        },
+    )
+    _add(
+        spec,
+        "/requests/{request_ref}",
+        "getRequestStatus",
+        "Read a create's outcome",
+        "The outcome of a create answered 202, for the API key that made it (others get 404). 202 while pending "
+        "(`queued`, `sending`, `unknown`), 200 once `created` (with `Location: /requests/<zoho_ticket_id>`), "
+        "`failed` (`last_error` holds the code and message a synchronous create got) or `needs_review` (several "
+        "Zoho tickets match; an operator decides). Kept at least `GATEWAY_IDEMPOTENCY_TTL` after it settles. "
+        "This path shares its route with `GET /requests/{ticket_id}`: a value that is not a reference is read "
+        "as a ticket id.",
+        tags=["tickets"],
+        parameters=(_REQUEST_REF,),
+        responses={
+            "200": _answer(
+                "Settled: `created`, `failed` or `needs_review`",
+                json_content(_REQUEST_STATUS, example=_REQUEST_STATUS_EXAMPLE),
+                Location={
+                    "description": "When `created`: the ticket, `/requests/<zoho_ticket_id>`",
+                    "schema": {"type": "string", "pattern": "/requests/[0-9]{1,20}$"},
+                },
+                **LIMIT_HEADERS,
+            ),
+            "202": _answer(
+                "Pending: `queued`, `sending` or `unknown`; poll again after `Retry-After`",
+                json_content(
+                    _REQUEST_STATUS, example={**_REQUEST_STATUS_EXAMPLE, "status": "queued", "zoho_ticket_id": None}
+                ),
+                **_POLL,
                 **LIMIT_HEADERS,
             ),
         },

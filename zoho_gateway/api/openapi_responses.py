@@ -41,8 +41,9 @@ OPERATION_ERRORS: dict[str, tuple[type[e.GatewayError], ...]] = {
         e.ZohoRejected,  # only a create sends values Zoho can refuse
         e.RateLimited,
         *_ZOHO_ERRORS,
-        e.StateUnavailable,  # idempotency records unreadable: one ticket per key cannot be promised
-        e.ZohoOutcomeUnknown,  # a create without an answer is never a plain timeout
+        e.StateUnavailable,  # idempotency records or the create queue unreadable
+        e.ZohoOutcomeUnknown,  # replayed from the records of releases before the create queue
+        e.RequestDropped,  # a keyed repeat of a create an operator dropped
     ),
     "getTicket": (
         e.InvalidTicketId,
@@ -51,6 +52,18 @@ OPERATION_ERRORS: dict[str, tuple[type[e.GatewayError], ...]] = {
         e.TicketNotFound,
         e.RateLimited,
         *_ZOHO_ERRORS,
+        e.ZohoTimeout,
+    ),
+    # The route of getTicket: a value that is not a reference is read as a ticket id, with its failures.
+    "getRequestStatus": (
+        e.InvalidTicketId,
+        e.Unauthorized,
+        e.RouteNotFound,
+        e.TicketNotFound,
+        e.RequestNotFound,
+        e.RateLimited,
+        *_ZOHO_ERRORS,
+        e.StateUnavailable,  # the create queue unreadable
         e.ZohoTimeout,
     ),
     "getTokenStatus": (e.Unauthorized, e.RateLimited, e.StateUnavailable),

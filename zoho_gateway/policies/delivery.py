@@ -116,15 +116,24 @@ class Pause:
         return self._read()[1]
 
     def note(self, retry_after: float | None) -> float:
-        """One more failure: the pause is lengthened; returns when it now ends."""
+        """One more failure: returns when the pause now ends.
+
+        A failure after the pause ended lengthens the next one (one step of the exponent); failures while
+        it runs (the other deliverers' sends of the same round) only make it honour their ``Retry-After``.
+        The record expires a minute after the pause ends, so a later outage starts again from the first step.
+        """
         failures, until = self._read()
         now = self._clock()
-        ends = max(until, now + backoff(failures + 1, retry_after))
+        if now >= until:
+            failures += 1
+            until = now + backoff(failures, retry_after)
+        else:
+            until = max(until, now + (retry_after or 0.0))
         try:
-            self._store.set(self.KEY, json.dumps({"n": failures + 1, "until": ends}).encode(), ttl=ends - now + 60)
+            self._store.set(self.KEY, json.dumps({"n": failures, "until": until}).encode(), ttl=until - now + 60)
         except StoreUnavailable:
             pass
-        return ends
+        return until
 
     def clear(self) -> None:
         try:
@@ -269,8 +278,13 @@ class Engine:
         now = self._clock()
         failures = item.transient + 1
         retry_after = float(error.retry_after) if error.retry_after else None
-        paused_until = self.pause.note(retry_after)
-        next_at = max(paused_until, now + backoff(failures, retry_after))
+        if isinstance(error, ZohoUnavailable):
+            # Zoho (or its token endpoint) is down for everyone: the cluster-wide pause paces every item, so
+            # that the oldest goes first when it ends.
+            next_at = self.pause.note(retry_after)
+        else:
+            # This item's search could not be done (an unusable answer, too many candidates): its own back-off.
+            next_at = now + backoff(failures, retry_after)
         after = dataclasses.replace(item, transient=failures, last_error=short_error(error))
         if now - item.accepted_at >= self._max_age:
             log.warning(
@@ -335,8 +349,9 @@ class Deliverer:
         log.info("deliverers started", extra={"event": "deliverers_started", "loops": self._loops, "label": self.label})
         return self
 
-    def stop(self, timeout: float = 2.0) -> None:
-        """Ask the loops to stop after their current item; wait up to ``timeout`` seconds in all."""
+    def stop(self, timeout: float = 0.0) -> None:
+        """Ask the loops to stop after their current item (an idle one within ``idle_wait``); wait up to
+        ``timeout`` seconds in all for them to end."""
         self._stop.set()
         give_up = time.monotonic() + timeout
         for thread in self._threads:
@@ -424,8 +439,9 @@ class Deliveries:
                 self._pid = os.getpid()
             return self._deliverer
 
-    def stop(self) -> None:
+    def stop(self, wait: float = 0.0) -> None:
+        """Stop this process's deliverers, waiting up to ``wait`` seconds for the item in hand."""
         if self._deliverer is not None and self._pid == os.getpid():
-            self._deliverer.stop()
+            self._deliverer.stop(wait)
         self._deliverer = None
         self._pid = 0
