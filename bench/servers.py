@@ -172,12 +172,14 @@ class Servers:
 
     # --- generic ------------------------------------------------------------------------------
 
-    def _spawn(self, name: str, argv: list[str], env: dict[str, str], url: str, ready_path: str) -> Service:
+    def _spawn(
+        self, name: str, argv: list[str], env: dict[str, str], url: str, ready_path: str, cwd: Path = REPO
+    ) -> Service:
         log = self.workdir / f"{name}.out"
         with open(log, "ab") as out:
             # A session of its own: a Ctrl-C at the terminal reaches the bench, which stops its children in order.
             proc = subprocess.Popen(
-                argv, cwd=REPO, env=env, stdin=subprocess.DEVNULL, stdout=out, stderr=out, start_new_session=True
+                argv, cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=out, stderr=out, start_new_session=True
             )
         service = Service(name, url, proc, log)
         self._started.append(service)
@@ -291,9 +293,18 @@ http {{
         return self._spawn("nginx", argv, clean_env(), f"http://{HOST}:{port}", "/_sandbox/stats")
 
     def gateway(
-        self, name: str, sandbox: Service, *, workers: int, threads: int, cache_ttl: float | None = None
+        self,
+        name: str,
+        sandbox: Service,
+        *,
+        workers: int,
+        threads: int,
+        cache_ttl: float | None = None,
+        worker_class: str = "gevent",
+        root: Path = REPO,
     ) -> Service:
-        """``gunicorn wsgi:app`` from the repo root in sandbox mode; ``cache_ttl`` None keeps the default."""
+        """``gunicorn wsgi:app`` from ``root`` (the repo, or a checkout of another revision) in sandbox mode, so
+        that its own ``gunicorn.conf.py`` and ``logging.ini`` apply; ``cache_ttl`` None keeps the default."""
         port = free_port()
         state = self.workdir / name
         state.mkdir(exist_ok=True)
@@ -307,11 +318,12 @@ http {{
             WEB_CONCURRENCY=str(workers),
             GATEWAY_THREADS=str(threads),
             PROMETHEUS_MULTIPROC_DIR=str(state / "metrics"),
+            GUNICORN_WORKER_CLASS=worker_class,
         )
         if cache_ttl is not None:
             env["GATEWAY_CACHE_TTL"] = f"{cache_ttl:g}"
         argv = [sys.executable, "-m", "gunicorn", "wsgi:app"]
-        service = self._spawn(name, argv, env, f"http://{HOST}:{port}", "/healthz")
+        service = self._spawn(name, argv, env, f"http://{HOST}:{port}", "/healthz", cwd=root)
         service.extra["log_file"] = str(state / "gw.log")
         # One worker answering is enough for /healthz; CPU and memory are read from all of them.
         deadline = time.monotonic() + 30

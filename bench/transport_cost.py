@@ -8,7 +8,8 @@ call. The clients:
 - ``urllib3``: a pooled ``urllib3.PoolManager``, exactly as ``zoho/transport.py`` used it before;
 - ``requests/env-per-call``: a plain ``requests.Session`` (``trust_env=True``, so requests reads the proxy
   variables, ``NO_PROXY`` and ``~/.netrc`` on every call) with the same adapter settings;
-- ``requests/Transport``: the gateway's ``Transport`` (the environment resolved once per origin).
+- ``requests/Transport``: the gateway's ``Transport`` (the environment resolved once per origin, each
+  request prepared by the Transport and sent through the session's adapter, without ``Session.request``).
 
 ``--env corporate`` adds what a host behind an egress proxy has (``HTTPS_PROXY``, ``HTTP_PROXY`` and a
 ``NO_PROXY`` list that covers the server), so that every call still goes direct but has to be matched.
