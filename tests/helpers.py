@@ -2,7 +2,8 @@
 
 Fixtures live in conftest.py, the servers tests start in servers.py, the session's redis-server in redis_server.py.
 
-- ports, polling and bursts of concurrent calls; where a shared SQLite or Redis backend lives (``spec_for``);
+- ports, polling, bursts of concurrent calls, Python scripts in a process of their own (``run_python``);
+  where a shared SQLite or Redis backend lives (``spec_for``);
 - the gateway's client contract: ``TICKET``, ``post``/``get``/``create``, the error format (``assert_error``);
 - the sandbox's counters (``counters``, ``delta``);
 - API keys and the secrets no log may hold; gateway settings (``base_env``, ``production_env``);
@@ -15,6 +16,8 @@ import json
 import os
 import re
 import socket
+import subprocess
+import sys
 import threading
 import time
 import uuid
@@ -31,6 +34,9 @@ if TYPE_CHECKING:
     from tests.servers import GunicornGateway, Sandbox
 
 T = TypeVar("T")
+
+#: The repository's root: the working directory of every process a test starts from the tree.
+REPO = Path(__file__).resolve().parent.parent
 
 
 class Served(Protocol):
@@ -62,6 +68,34 @@ def wait_for(condition: Callable[[], bool], timeout: float, pause: float = 0.1) 
             pytest.fail(f"condition not met within {timeout}s")
         time.sleep(pause)
     return time.monotonic() - started
+
+
+def run_python(
+    script: str, *args: str, env: Mapping[str, str] | None = None, timeout: float = 60.0
+) -> subprocess.CompletedProcess[str]:
+    """``python -c script args`` in a process of its own, from the repo root; output captured as text."""
+    return subprocess.run(
+        [sys.executable, "-c", script, *args],
+        cwd=REPO,
+        env=None if env is None else dict(env),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+#: Python source for such a script: ``open_files(path)`` counts the process's descriptors open on ``path``
+#: (how many connections a SQLite store or queue keeps). Append it after any monkey-patching.
+OPEN_FILES_SOURCE = """
+import os
+def open_files(path):
+    def target(fd):
+        try:
+            return os.readlink(f"/proc/self/fd/{fd}")
+        except OSError:  # the directory listing's own descriptor, closed by now
+            return ""
+    return sum(target(fd) == path for fd in os.listdir("/proc/self/fd"))
+"""
 
 
 def burst(call: Callable[[int], T], total: int, threads: int | None = None) -> list[T]:

@@ -20,7 +20,7 @@ from typing import Any
 import requests
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
-from tests.helpers import free_port
+from tests.helpers import REPO, free_port
 
 __all__ = [
     "REPO",
@@ -36,8 +36,6 @@ __all__ = [
     "stop_server",
     "wait_healthy",
 ]
-
-REPO = Path(__file__).resolve().parent.parent
 
 
 def serve_in_thread(server: socketserver.BaseServer, poll_interval: float = 0.5) -> threading.Thread:

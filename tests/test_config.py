@@ -7,13 +7,12 @@ and ``gunicorn wsgi:app`` exiting 4 with one line.
 from __future__ import annotations
 
 import dataclasses
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from tests.servers import REPO, GunicornStarter
+from tests.helpers import REPO, run_python
+from tests.servers import GunicornStarter
 from zoho_gateway import ConfigError, create_app
 from zoho_gateway.config import (
     DEFAULT_SANDBOX_PORT,
@@ -68,7 +67,7 @@ def test_config_imports_neither_the_sandbox_nor_api_nor_the_network() -> None:
     )
     env = {"PATH": "/usr/bin:/bin", "GATEWAY_SANDBOX": "1", "GATEWAY_STATE_URL": "memory://"}
     env["GATEWAY_LOG_FILE"] = "/tmp/zgw-config-probe.log"
-    done = subprocess.run([sys.executable, "-c", probe], cwd=REPO, env=env, capture_output=True, text=True, timeout=60)
+    done = run_python(probe, env=env)
     assert done.returncode == 0, done.stderr[-2000:]
 
 
