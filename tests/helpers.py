@@ -50,7 +50,7 @@ def url_of(target: Served | str) -> str:
     return target if isinstance(target, str) else target.url
 
 
-# ---- ports, polling, bursts -------------------------------------------------------------------------
+# ---- ports, polling, scripts, bursts -------------------------------------------------------------------------
 
 
 def free_port() -> int:
@@ -104,6 +104,8 @@ def burst(call: Callable[[int], T], total: int, threads: int | None = None) -> l
     The first wave waits at a barrier, so its calls really start together. Returns the results in order;
     ``result()`` re-raises a worker's exception here, in the test's thread.
     """
+    if total == 0:
+        return []
     threads = threads or total
     first_wave = min(threads, total)
     gate = threading.Barrier(first_wave)
