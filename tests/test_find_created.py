@@ -21,6 +21,8 @@ from zoho_gateway.errors import (
     ZohoOutcomeUnknown,
     ZohoRateLimited,
     ZohoRejected,
+    ZohoTokenThrottled,
+    ZohoTokenUnavailable,
     ZohoUnavailable,
 )
 from zoho_gateway.zoho import search, tickets
@@ -149,6 +151,16 @@ def test_429_is_rate_limited_a_kind_of_unavailable(with_ref: TicketService, sand
     with pytest.raises(ZohoRateLimited):
         with_ref.create(new_ticket(), ref="ref-429")
     assert count(sandbox) == 0
+
+
+@pytest.mark.parametrize(("kind", "error"), [("throttle", ZohoTokenThrottled), ("invalid_code", ZohoTokenUnavailable)])
+def test_no_token_is_unavailable_and_nothing_was_sent(
+    kind: str, error: type[ZohoUnavailable], with_ref: TicketService, sandbox: Sandbox
+) -> None:
+    sandbox.fault(target="token", kind=kind)
+    with pytest.raises(error):
+        with_ref.create(new_ticket(), ref="ref-token")
+    assert sandbox.stats().get("create_calls", 0) == 0 and count(sandbox) == 0
 
 
 def test_zoho_unreachable_is_unavailable(make_gateway: MakeGateway, sandbox: Sandbox) -> None:
