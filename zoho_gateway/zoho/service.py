@@ -1,0 +1,125 @@
+"""The helpdesk service interface: what views and policies may ask of any helpdesk adapter.
+
+``TicketService`` (ServiceDesk Plus v3) implements it today; a Zoho Desk adapter will implement the same.
+Callers speak only the types of :mod:`.model` and catch only :mod:`zoho_gateway.errors` exceptions.
+
+Errors every method may raise (as for ``create``/``get``):
+
+- ``ZohoUnavailable`` and its subclasses (503, ``Retry-After``): Zoho could not be reached and nothing
+  was sent, Zoho answered 503 or 429, or no access token could be had;
+- ``ZohoTimeout`` (504): a read got no answer in time (reads and idempotent writes are retried first);
+- ``ZohoOutcomeUnknown`` (504, a ``ZohoTimeout``): a write that is NOT idempotent (a note, an upload)
+  was sent and got no answer, so it may have been applied. It is never re-sent: a second note or a
+  second copy of a file would be the result. Idempotent writes (update, close, reopen) give ``ZohoTimeout`` instead;
+- ``ZohoAuthFailed`` (502): the credentials, scopes or portal are wrong;
+- ``ZohoBadResponse`` (502): Zoho answered something that cannot be read, or refused a request for a
+  reason the client cannot fix.
+
+Per-ticket methods raise ``TicketNotFound`` (404) for an id Zoho does not know. Writes raise
+``ZohoRejected`` (422, ``fields`` keyed by the client's field names where Zoho names one) for a value
+Zoho refuses. Ticket ids and texts are validated by the caller (ids: 1-20 digits).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Protocol
+
+from .model import (
+    Attachment,
+    FullTicket,
+    NewTicket,
+    Note,
+    PickKind,
+    PickValue,
+    Ticket,
+    TicketChanges,
+    TicketPage,
+    TicketQuery,
+    Upload,
+)
+
+
+class HelpdeskService(Protocol):
+    """Tickets in one helpdesk portal. Implementations are thread-safe."""
+
+    @property
+    def ref_field(self) -> str | None:
+        """Where create references are stored in the helpdesk, or None (``find_created`` matches by content)."""
+        ...
+
+    def create(self, ticket: NewTicket, *, ref: str | None = None) -> tuple[str, Ticket]:
+        """Create ``ticket``; its id and the ticket as the helpdesk now holds it (see ``TicketService.create``)."""
+        ...
+
+    def get(self, ticket_id: str) -> Ticket:
+        """The seed view (five fields) of ``ticket_id``."""
+        ...
+
+    def find_created(self, ticket: NewTicket, *, ref: str, sent_at: float) -> list[str]:
+        """The ids of the tickets a create of ``ticket`` may have made (see ``TicketService.find_created``)."""
+        ...
+
+    def find(self, query: TicketQuery) -> TicketPage:
+        """One page of the tickets matching ``query``, sorted as it says.
+
+        Client text reaches the helpdesk only as data (a JSON value in a structured query), never
+        spliced into query syntax. A read: retried on time-outs and 429/502/503/504.
+        """
+        ...
+
+    def get_full(self, ticket_id: str) -> FullTicket:
+        """The full view of ``ticket_id``. Raises TicketNotFound."""
+        ...
+
+    def update(self, ticket_id: str, changes: TicketChanges) -> FullTicket:
+        """Apply ``changes`` (only the fields given) and return the full view after them.
+
+        Idempotent in effect: a re-send sets the same values. Raises TicketNotFound, ZohoRejected
+        (an unknown priority, category, department or status name; a subject or description refused).
+        """
+        ...
+
+    def add_note(self, ticket_id: str, text: str, *, show_to_requester: bool = False) -> str:
+        """Add a note of plain ``text`` to ``ticket_id``; the new note's id.
+
+        NOT idempotent: never re-sent once it may have arrived (ZohoOutcomeUnknown when no answer came).
+        Raises TicketNotFound, ZohoRejected.
+        """
+        ...
+
+    def list_notes(self, ticket_id: str) -> list[Note]:
+        """The notes of ``ticket_id``, oldest first, texts as plain text. Raises TicketNotFound."""
+        ...
+
+    def close(self, ticket_id: str, *, comments: str | None = None, resolution: str | None = None) -> FullTicket:
+        """Close ``ticket_id`` and return the full view after it.
+
+        ``resolution``, when given, becomes the ticket's resolution text (so ``technician_comments`` and
+        ``resolution`` show it), also on a ticket that is already closed. ``comments`` are the closure
+        comments. Closing a closed ticket is not an error: the full view is returned. Idempotent in
+        effect. Raises TicketNotFound, ZohoRejected (for example a closure rule of the portal).
+        """
+        ...
+
+    def reopen(self, ticket_id: str) -> FullTicket:
+        """Set ``ticket_id``'s status to Open and return the full view. Idempotent. Raises TicketNotFound."""
+        ...
+
+    def attach(self, ticket_id: str, uploads: Sequence[Upload]) -> list[Attachment]:
+        """Attach ``uploads`` to ``ticket_id`` in one call; the attachments made, one per upload, in order.
+
+        Each file is streamed from its ``stream`` in chunks, never read whole into memory. Raises as a
+        whole: after an error no attachment of this call is known to exist. NOT idempotent: an upload that
+        may have arrived is never re-sent (ZohoOutcomeUnknown: some or all files may then be attached).
+        Raises TicketNotFound, ZohoRejected (a file Zoho refuses).
+        """
+        ...
+
+    def list_attachments(self, ticket_id: str) -> list[Attachment]:
+        """The files attached to ``ticket_id``. Raises TicketNotFound."""
+        ...
+
+    def pick_values(self, kind: PickKind) -> list[PickValue]:
+        """Every value of the pick list ``kind`` (all pages), in the helpdesk's order."""
+        ...
