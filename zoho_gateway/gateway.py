@@ -136,7 +136,14 @@ def build_gateway(config: Config) -> Gateway:
     # A request's hold on its item, and a deliverer's lease, outlive the slowest call to Zoho (a token mint,
     # then a send with its retries), so that nobody takes an item over while a send may still be in flight.
     calls = config.connect_timeout + config.timeout
-    hold = config.delivery_lease or lease + 2 * calls + config.retry_budget + 10
+    safe_hold = lease + 2 * calls + config.retry_budget + 10
+    hold = config.delivery_lease or safe_hold
+    if hold < safe_hold:
+        log.warning(
+            "GATEWAY_DELIVERY_LEASE is shorter than the longest call to Zoho (%.0f s): a deliverer still sending "
+            "may be taken over, and a ticket created twice; leave it unset outside tests",
+            safe_hold,
+        )
     outbox = Outbox(queue, retention=config.idempotency_ttl, horizon=hold)
     engine = Engine(
         outbox,
