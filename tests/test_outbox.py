@@ -393,3 +393,78 @@ def test_flask_zoho_deliver_runs_as_its_own_process(make_gateway: Starter, sandb
     assert proc.returncode == 0, err.decode()
     assert b"deliverer stopped" in err
     assert count(sandbox) == 1
+
+
+def test_an_unknown_outcome_not_settled_in_time_is_202_and_settled_in_the_background(
+    make_gateway: Starter, sandbox: Sandbox
+) -> None:
+    gateway = make_gateway(**FAST, GATEWAY_CREATE_BUDGET="0.5", ZOHO_REF_FIELD=REF_FIELD)
+    sandbox.fault(target="create", kind="hang_after_commit", seconds=3, times=1)
+    first = post(gateway.url, key="slow-1")
+    assert first.status_code == 202 and "Preference-Applied" not in first.headers, first.text
+    assert first.json()["status"] == "unknown"
+    ref = first.json()["request_ref"]
+    done = settled(gateway.url, ref)
+    assert done.status_code == 200 and done.json()["status"] == "created", done.text
+    again = post(gateway.url, key="slow-1")
+    assert again.status_code == 201 and again.json()["zoho_ticket_id"] == done.json()["zoho_ticket_id"]
+    assert count(sandbox) == 1 and sandbox.stats()["create_calls"] == 1
+
+
+def test_every_state_change_is_one_audit_line_with_the_ref_and_request_id(
+    make_gateway: Starter, sandbox: Sandbox
+) -> None:
+    gateway = make_gateway(**FAST)
+    sandbox.fault(target="create", kind="reset_after_commit", times=1)
+    answer = post(gateway.url, **{"X-Request-ID": "audit-me-1"})
+    assert answer.status_code == 201
+    [record] = outbox_records(gateway)
+    lines = [json.loads(line) for line in Path(gateway.gateway.config.log_file).read_text().splitlines() if line]
+    audit = [line for line in lines if line.get("event") == "outbox" and line.get("request_ref") == record["ref"]]
+    assert [(a["from_state"], a["to_state"]) for a in audit] == [
+        ("accepted", "queued"),
+        ("queued", "sending"),
+        ("sending", "unknown"),
+        ("unknown", "created"),
+    ]
+    assert {a["request_id"] for a in audit} == {"audit-me-1"}
+
+
+def test_prefer_parsing() -> None:
+    from zoho_gateway.api.tickets import parse_prefer
+
+    assert parse_prefer([]) == (False, 5.0)
+    assert parse_prefer(["respond-async"]) == (True, 5.0)
+    assert parse_prefer(["Respond-Async, wait=12"]) == (True, 12.0)
+    assert parse_prefer(["wait=3", "respond-async;foo=bar"]) == (True, 3.0)
+    assert parse_prefer(['respond-async, wait="0"']) == (True, 0.0)
+    assert parse_prefer(["respond-async, wait=-1", "wait=x"]) == (True, 5.0)  # not understood: ignored
+    assert parse_prefer(["respond-async, wait=9999"]) == (True, 60.0)
+    assert parse_prefer(["return=minimal"]) == (False, 5.0)
+
+
+def test_what_a_failed_create_says_about_zoho() -> None:
+    from zoho_gateway import errors as e
+    from zoho_gateway.policies.delivery import judge_create_error
+
+    assert judge_create_error(e.ZohoUnavailable()) == "not_sent"
+    assert judge_create_error(e.ZohoTokenThrottled()) == "not_sent"
+    assert judge_create_error(e.ZohoRateLimited()) == "not_sent"
+    assert judge_create_error(e.ZohoOutcomeUnknown()) == "maybe"
+    assert judge_create_error(e.ZohoTimeout()) == "maybe"
+    assert judge_create_error(e.ZohoBadResponse(upstream_status=500)) == "maybe"
+    assert judge_create_error(e.ZohoBadResponse(upstream_status=400)) == "refused"
+    assert judge_create_error(e.ZohoRejected()) == "refused"
+    assert judge_create_error(e.ZohoAuthFailed()) == "refused"
+
+
+def test_backoff_is_exponential_capped_and_honours_retry_after(monkeypatch: pytest.MonkeyPatch) -> None:
+    from zoho_gateway.policies import delivery
+
+    monkeypatch.setattr(delivery, "jitter", lambda value: value)  # pinned: the top of each draw
+    assert [delivery.backoff(n) for n in (1, 2, 3, 4)] == [1.0, 2.0, 4.0, 8.0]
+    assert delivery.backoff(30) == delivery.BACKOFF_CAP == 300.0
+    assert delivery.backoff(1, retry_after=20) == 20.0
+    assert delivery.backoff(1, retry_after=3600) == 300.0
+    monkeypatch.undo()
+    assert all(0.5 <= delivery.backoff(1) <= 1.0 for _ in range(100))

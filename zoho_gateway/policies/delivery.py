@@ -211,7 +211,8 @@ class Engine:
                 return self._transient(not_sent, hold, exc, keep_until=float("-inf"), before=sending)
             if verdict == "maybe":
                 unknown = dataclasses.replace(sending, state="unknown", last_error=short_error(exc))
-                return self._finish(sending, unknown, hold, now + self._reconcile_delay, keep_until)
+                # Searched no sooner than reconcile_delay after the send ended: Zoho may still be storing it.
+                return self._finish(sending, unknown, hold, self._clock() + self._reconcile_delay, keep_until)
             return self._finish(sending, self._failed(sending, exc), hold, self._clock(), keep_until)
         self._metrics.delivery("created")
         self.pause.clear()
