@@ -2,6 +2,8 @@
 
 Tickets and access tokens are kept in ``var/sandbox-world.json`` (or $SANDBOX_STATE_FILE, or
 ``--state-file``) so that they survive a restart; ``--memory`` forgets everything on exit.
+``--portal hr:sdp --portal support:desk`` (or $SANDBOX_PORTALS="hr:sdp,support:desk") serves extra
+portals beside the default one, each at ``/t/<name>`` with its account at ``/a/<account>``.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from werkzeug.serving import make_server
 from .app import create_sandbox_app
 from .persistence import StateFileError
 from .settings import SandboxSettings, SettingsError
+from .world import EXTENSION_KEY
 
 DEFAULT_STATE_FILE = "var/sandbox-world.json"
 
@@ -31,6 +34,13 @@ def _parser() -> argparse.ArgumentParser:
         help=f"where tickets and tokens survive restarts (default $SANDBOX_STATE_FILE or {DEFAULT_STATE_FILE})",
     )
     parser.add_argument("--memory", action="store_true", help="keep nothing across restarts (no state file)")
+    parser.add_argument(
+        "--portal",
+        action="append",
+        default=[],
+        metavar="NAME:SERVICE[:ACCOUNT]",
+        help="serve another portal (service sdp or desk; account defaults to NAME); repeatable",
+    )
     return parser
 
 
@@ -44,6 +54,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     }
     try:
         settings = SandboxSettings.from_env().updated(changes)
+        if args.portal:
+            settings = settings.with_portals((*settings.portals, *args.portal))
         if args.memory:
             settings = settings.with_state_file(None)
         elif args.state_file is not None or settings.state_file is None:
@@ -67,6 +79,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"  authorisation code: curl -s -X POST {url}/_sandbox/codes   state: {settings.state_file or 'memory only'}",
         flush=True,
     )
+    world = app.extensions[EXTENSION_KEY]
+    for portal in world.portals():
+        if portal.name == "default":
+            continue
+        info = portal.describe(url)
+        extra = f" orgId={info['org_id']} departmentId={info['department_id']}" if portal.service == "desk" else ""
+        print(
+            f"  portal {portal.name} ({portal.service}): {info['base_url']} (API {info['api_path']})"
+            f"  accounts: {info['accounts_url']}  client_id={info['client_id']}"
+            f" refresh_token={info['refresh_token']}{extra}",
+            flush=True,
+        )
     try:
         server.serve_forever()
     except KeyboardInterrupt:

@@ -1,13 +1,18 @@
-"""The ``/_sandbox/`` control API: counters, reset, live settings, fault injection, codes and ticket edits."""
+"""The ``/_sandbox/`` control API: counters, reset, live settings, fault injection, codes and ticket edits.
+
+Registered at ``/_sandbox`` for the default portal (and, for ``/reset``, the whole world) and at
+``/_sandbox/t/<tenant>`` for any portal by name; portals and accounts themselves are managed in
+``control_tenants``.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Any
 
-from flask import Blueprint, Response, request
+from flask import Blueprint, Response, g, request
 
-from . import wire
+from . import wire, zdesk_entities
 from .entities import (
     STATUSES,
     Entity,
@@ -21,7 +26,8 @@ from .entities import (
 )
 from .faults import FaultSpecError, parse_fault
 from .settings import SettingsError
-from .world import current_world
+from .tenancy import Portal
+from .world import current_portal, current_world
 
 bp = Blueprint("sandbox_control", __name__, url_prefix="/_sandbox")
 
@@ -40,24 +46,40 @@ def _json_object() -> Mapping[str, Any] | None:
     return payload if isinstance(payload, Mapping) else None
 
 
+def _by_name() -> bool:
+    """Whether the URL names the portal (``/_sandbox/t/<name>/...``)."""
+    return g.get("sandbox_tenant") is not None
+
+
 @bp.get("/stats")
 def stats() -> Response:
-    """Counters and the headers of the latest SDP call."""
-    return wire.json_response(current_world().stats())
+    """Counters and the headers of the latest API call (a portal's include its account's token counters)."""
+    portal = current_portal()
+    body = portal.stats()
+    if _by_name():
+        body.update(portal=portal.name, service=portal.service, account=portal.account.name)
+    return wire.json_response(body)
 
 
 @bp.post("/reset")
 def reset() -> Response:
-    """Forget tickets, tokens, codes, faults, counters and throttle windows; restore the initial settings."""
-    world = current_world()
-    world.reset()
-    return wire.json_response({"status": "reset", "settings": world.settings.as_dict()})
+    """``/_sandbox/reset``: forget everything, remove portals declared since the start, restore settings.
+
+    ``/_sandbox/t/<name>/reset``: forget that portal's tickets, faults and counters and restore its
+    settings; its account (tokens, throttle) is reset with ``/_sandbox/a/<account>/reset``.
+    """
+    world, portal = current_world(), current_portal()
+    if _by_name():
+        world.reset_portal(portal)
+    else:
+        world.reset()
+    return wire.json_response({"status": "reset", "settings": portal.settings.as_dict()})
 
 
 @bp.route("/settings", methods=["GET", "POST", "PATCH"])
 def settings() -> Response:
-    """Read, or change any subset of, the settings."""
-    world = current_world()
+    """Read, or change any subset of, the settings (account fields change the portal's account)."""
+    world = current_portal()
     if request.method == "GET":
         return wire.json_response(world.settings.as_dict())
     payload = _json_object()
@@ -71,8 +93,11 @@ def settings() -> Response:
 
 @bp.route("/faults", methods=["GET", "POST", "DELETE"])
 def faults() -> Response:
-    """Queue a fault (POST), list the queue (GET) or clear it (DELETE)."""
-    world = current_world()
+    """Queue a fault (POST), list the queue (GET) or clear it (DELETE).
+
+    A portal's token faults go to its account's queue, since the token endpoint serves the account.
+    """
+    world = current_portal()
     if request.method == "DELETE":
         world.clear_faults()
         return wire.json_response({"faults": []})
@@ -89,24 +114,26 @@ def faults() -> Response:
 @bp.post("/codes")
 def codes() -> Response:
     """Create a single-use authorization code for the ``authorization_code`` grant."""
-    return wire.json_response({"code": current_world().accounts.issue_code()}, 201)
+    return wire.json_response({"code": current_portal().accounts.issue_code()}, 201)
 
 
 @bp.post("/refresh_tokens/revoke")
 def revoke_refresh_token() -> Response:
     """Revoke the configured refresh token: the next refresh answers ``invalid_code``."""
-    current_world().accounts.set_refresh_token_revoked(True)
+    current_portal().accounts.set_refresh_token_revoked(True)
     return wire.json_response({"refresh_token_revoked": True})
 
 
 @bp.post("/refresh_tokens/restore")
 def restore_refresh_token() -> Response:
     """Undo a revocation of the configured refresh token."""
-    current_world().accounts.set_refresh_token_revoked(False)
+    current_portal().accounts.set_refresh_token_revoked(False)
     return wire.json_response({"refresh_token_revoked": False})
 
 
-def _summary(entity: Mapping[str, Any]) -> dict[str, Any]:
+def _summary(portal: Portal, entity: Mapping[str, Any]) -> dict[str, Any]:
+    if portal.service == "desk":
+        return zdesk_entities.summary(entity)
     requester = entity.get("requester") or {}
     return {
         "id": entity["id"],
@@ -120,14 +147,15 @@ def _summary(entity: Mapping[str, Any]) -> dict[str, Any]:
 @bp.get("/tickets")
 def tickets() -> Response:
     """Every stored ticket, summarised, in creation order."""
-    every, total = current_world().desk.list_tickets()
-    return wire.json_response({"count": total, "tickets": [_summary(entity) for entity in every]})
+    portal = current_portal()
+    every, total = portal.desk.list_tickets()
+    return wire.json_response({"count": total, "tickets": [_summary(portal, entity) for entity in every]})
 
 
 @bp.get("/tickets/count")
 def ticket_count() -> Response:
     """``{"count": n}``: how many tickets exist, so a test can assert "exactly one ticket" cheaply."""
-    return wire.json_response({"count": current_world().desk.ticket_count()})
+    return wire.json_response({"count": current_portal().desk.ticket_count()})
 
 
 @bp.get("/state")
@@ -139,7 +167,7 @@ def state() -> Response:
 @bp.get("/tickets/<ticket_id>")
 def ticket(ticket_id: str) -> Response:
     """One stored ticket, as the full entity (no auth, no counters, no faults)."""
-    entity = current_world().desk.get_ticket(ticket_id)
+    entity = current_portal().desk.get_ticket(ticket_id)
     if entity is None:
         return _bad_request(f"no ticket {ticket_id}", 404)
     return wire.json_response(entity)
@@ -147,10 +175,12 @@ def ticket(ticket_id: str) -> Response:
 
 @bp.get("/tickets/<ticket_id>/<kind>")
 def ticket_children(ticket_id: str, kind: str) -> Response:
-    """A ticket's ``notes`` or ``attachments`` as stored (attachments keep their ``_sha256``)."""
-    if kind not in ("notes", "attachments"):
-        return _bad_request(f"no such list {kind!r}; try notes or attachments", 404)
-    items = current_world().desk.children(kind, ticket_id)
+    """A ticket's ``notes`` (Desk: ``comments``) or ``attachments`` as stored (attachments keep ``_sha256``)."""
+    portal = current_portal()
+    kinds = ("comments", "attachments") if portal.service == "desk" else ("notes", "attachments")
+    if kind not in kinds:
+        return _bad_request(f"no such list {kind!r}; try {' or '.join(kinds)}", 404)
+    items = portal.desk.children(kind, ticket_id)
     if items is None:
         return _bad_request(f"no ticket {ticket_id}", 404)
     return wire.json_response({kind: items})
@@ -212,6 +242,15 @@ def patch_ticket(ticket_id: str) -> Response:
     payload = _json_object()
     if payload is None:
         return _bad_request("the patch must be a JSON object")
+    portal = current_portal()
+    if portal.service == "desk":
+        desk_apply, error = zdesk_entities.control_patch(payload)
+        if error is not None:
+            return _bad_request(error)
+        patched = portal.desk.update_ticket(ticket_id, desk_apply)
+        if patched is None:
+            return _bad_request(f"no ticket {ticket_id}", 404)
+        return wire.json_response(patched)
     changes, error = _patch(payload)
     if error is not None:
         return _bad_request(error)
@@ -228,7 +267,7 @@ def patch_ticket(ticket_id: str) -> Response:
             else:
                 set_status(entity, value, at_ms)
 
-    updated = current_world().desk.update_ticket(ticket_id, apply)
+    updated = portal.desk.update_ticket(ticket_id, apply)
     if updated is None:
         return _bad_request(f"no ticket {ticket_id}", 404)
     return wire.json_response(updated)

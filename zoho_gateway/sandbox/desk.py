@@ -6,6 +6,7 @@ import copy
 import json
 import threading
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 Entity = dict[str, Any]
@@ -21,18 +22,39 @@ _CHILD_ID_STEP = 7
 CHILD_KINDS = ("notes", "attachments")
 
 
-class Desk:
-    """The stored requests. Every method is atomic and safe to call from any thread.
+@dataclass(frozen=True)
+class IdScheme:
+    """How a store numbers its records: ``base + n * step`` for the n-th record, ``display_base + n`` for
+    its human number, and ``child_base + n * step`` for its children (another range, so never equal)."""
 
-    Entities handed out are deep copies: callers may mutate them freely. ``on_change`` is called (outside
-    the lock) after every change, so the world can persist it before the change is answered.
+    base: int = _TICKET_ID_BASE
+    step: int = _TICKET_ID_STEP
+    display_base: int = _DISPLAY_ID_BASE
+    child_base: int = _CHILD_ID_BASE
+    child_step: int = _CHILD_ID_STEP
+
+
+class Desk:
+    """The stored requests (or, with other ``child_kinds`` and ``ids``, Zoho Desk tickets or contacts).
+
+    Every method is atomic and safe to call from any thread. Entities handed out are deep copies: callers
+    may mutate them freely. ``on_change`` is called (outside the lock) after every change, so the world
+    can persist it before the change is answered.
     """
 
-    def __init__(self, on_change: Callable[[], None]) -> None:
+    def __init__(
+        self,
+        on_change: Callable[[], None],
+        *,
+        child_kinds: Sequence[str] = CHILD_KINDS,
+        ids: IdScheme | None = None,
+    ) -> None:
         self._lock = threading.Lock()
         self._on_change = on_change
+        self._ids = ids or IdScheme()
+        self._child_kinds = tuple(child_kinds)
         self._tickets: dict[str, Entity] = {}
-        self._children: dict[str, dict[str, list[Entity]]] = {kind: {} for kind in CHILD_KINDS}
+        self._children: dict[str, dict[str, list[Entity]]] = {kind: {} for kind in self._child_kinds}
         self._sequence = 0
         self._child_sequence = 0
 
@@ -51,8 +73,8 @@ class Desk:
         """Allocate the next (id, display_id), store ``build(id, display_id)`` and return a copy."""
         with self._lock:
             self._sequence += 1
-            ticket_id = str(_TICKET_ID_BASE + self._sequence * _TICKET_ID_STEP)
-            entity = build(ticket_id, str(_DISPLAY_ID_BASE + self._sequence))
+            ticket_id = str(self._ids.base + self._sequence * self._ids.step)
+            entity = build(ticket_id, str(self._ids.display_base + self._sequence))
             self._tickets[ticket_id] = entity
             result = copy.deepcopy(entity)
         self._on_change()
@@ -113,7 +135,7 @@ class Desk:
 
     def _child_id_locked(self) -> str:
         self._child_sequence += 1
-        return str(_CHILD_ID_BASE + self._child_sequence * _CHILD_ID_STEP)
+        return str(self._ids.child_base + self._child_sequence * self._ids.child_step)
 
     def child_id(self) -> str:
         """A fresh id from the notes/attachments sequence."""
@@ -167,7 +189,8 @@ class Desk:
         """Adopt ``dump_json`` output (decoded); raises KeyError, TypeError or ValueError when it is malformed."""
         tickets = {str(entity["id"]): dict(entity) for entity in document["tickets"]}
         children = {
-            kind: {str(key): list(value) for key, value in dict(document.get(kind, {})).items()} for kind in CHILD_KINDS
+            kind: {str(key): list(value) for key, value in dict(document.get(kind, {})).items()}
+            for kind in self._child_kinds
         }
         sequence, child_sequence = int(document["sequence"]), int(document.get("child_sequence", 0))
         with self._lock:

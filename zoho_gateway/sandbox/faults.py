@@ -6,16 +6,30 @@ import json
 import socket
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from flask import Response
 
 from . import wire
 
-if TYPE_CHECKING:
-    from .world import SandboxWorld
 
-# The SDP calls, by operation name (each also counts ``<operation>_calls``).
+class FaultHost(Protocol):
+    """What a fault acts on: the portal (API calls) or the account (token calls) being served."""
+
+    def pause(self, seconds: float) -> bool: ...
+
+    def expire_tokens(self) -> None: ...
+
+    def rate_limited(self, retry_after: str) -> Response: ...
+
+    def server_error(self, status: int) -> Response: ...
+
+    @property
+    def settings(self) -> Any: ...
+
+
+# The API calls, by operation name (each also counts ``<operation>_calls``). SDP and Zoho Desk portals share
+# the names (a Desk ticket read is "get", a comment "note"); "contacts"/"contact_create" are Desk's only.
 API_OPERATIONS = frozenset(
     {
         "create",
@@ -29,10 +43,12 @@ API_OPERATIONS = frozenset(
         "upload",
         "attachments",
         "meta",
+        "contacts",
+        "contact_create",
     }
 )
-# The SDP calls that change a ticket: the ones an "after commit" fault can hit.
-WRITE_OPERATIONS = frozenset({"create", "update", "close", "note", "resolution", "upload"})
+# The calls that change something: the ones an "after commit" fault can hit.
+WRITE_OPERATIONS = frozenset({"create", "update", "close", "note", "resolution", "upload", "contact_create"})
 
 # Which calls a fault applies to. "api" matches every SDP call (every operation above).
 TARGETS = frozenset({"token", "api"}) | API_OPERATIONS
@@ -214,7 +230,7 @@ def aborted() -> Response:
     return Response(b"sandbox reset while this request was delayed\n", status=503, content_type="text/plain")
 
 
-def enact(fault: Fault, world: SandboxWorld, environ: Mapping[str, Any]) -> Response | None:
+def enact(fault: Fault, world: FaultHost, environ: Mapping[str, Any]) -> Response | None:
     """Carry out ``fault`` for the current call.
 
     Returns the response to send instead of the normal one, or None to carry on normally (after a delay or
@@ -225,7 +241,7 @@ def enact(fault: Fault, world: SandboxWorld, environ: Mapping[str, Any]) -> Resp
     if kind == "delay":
         return None if world.pause(fault.seconds) else aborted()
     if kind == "expire_tokens":
-        world.accounts.expire_tokens()
+        world.expire_tokens()
         return None
     if kind in AFTER_COMMIT:
         return None
@@ -236,7 +252,7 @@ def enact(fault: Fault, world: SandboxWorld, environ: Mapping[str, Any]) -> Resp
     elif kind == "garbage":
         response = Response(_GARBAGE, status=200, content_type=fault.content_type or wire.JSON_TYPE)
     elif kind == "rate_limit":
-        return wire.sdp_rate_limited(fault.retry_after or "1")
+        return world.rate_limited(fault.retry_after or "1")
     elif kind == "throttle":
         return wire.token_throttled(world.settings.throttle_http_status)
     elif kind == "invalid_code":
@@ -250,14 +266,14 @@ def enact(fault: Fault, world: SandboxWorld, environ: Mapping[str, Any]) -> Resp
     return response
 
 
-def after_commit(fault: Fault | None, world: SandboxWorld, environ: Mapping[str, Any]) -> Response | None:
+def after_commit(fault: Fault | None, world: FaultHost, environ: Mapping[str, Any]) -> Response | None:
     """Lose the answer of a call that has already committed its change, if ``fault`` says so.
 
     - ``hang_after_commit`` / ``fail_after_create``: sleep ``seconds`` (past the client's read timeout),
       then answer normally (return None) to a client that has usually given up;
     - ``reset_after_commit``: close the connection without an answer;
     - ``status_after_commit``: answer ``status`` (500, 502, 503, ...) with ``body``, or by default SDP's
-      4004 "Internal error" envelope.
+      4004 "Internal error" envelope (Zoho Desk portals: INTERNAL_SERVER_ERROR).
 
     Returns None (send the normal answer) for any other fault or none.
     """
@@ -267,7 +283,7 @@ def after_commit(fault: Fault | None, world: SandboxWorld, environ: Mapping[str,
         return _drop_connection(environ)
     if fault.kind == "status_after_commit":
         if fault.body is None:
-            response = wire.sdp_failure(fault.status, 4004, "Internal error")
+            response = world.server_error(fault.status)
         else:
             response = Response(fault.body, status=fault.status, content_type=fault.content_type or "text/plain")
         if fault.retry_after is not None:

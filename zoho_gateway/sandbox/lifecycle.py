@@ -31,8 +31,9 @@ from .entities import (
 from .faults import Fault, after_commit
 from .sdp import begin, input_data
 from .search import parse_list_info
+from .tenancy import Portal
 from .validation import SdpInputError, decode_input_data, parse_closure_info, parse_note, parse_resolution, parse_update
-from .world import SandboxWorld, current_world
+from .world import current_portal
 
 # Registered twice by the app factory, like ``sdp.bp``.
 bp = Blueprint("sandbox_lifecycle", __name__)
@@ -51,13 +52,13 @@ def _failure(exc: SdpInputError) -> Response:
     return wire.sdp_failure(400, exc.status_code, exc.message, exc.field)
 
 
-def _answer(world: SandboxWorld, fault: Fault | None, success: Response) -> Response:
+def _answer(world: Portal, fault: Fault | None, success: Response) -> Response:
     """The success answer, unless an after-commit fault loses it."""
     lost = after_commit(fault, world, request.environ)
     return lost if lost is not None else success
 
 
-def _known(ticket_id: str, world: SandboxWorld) -> bool:
+def _known(ticket_id: str, world: Portal) -> bool:
     return ticket_id.isdigit() and world.desk.has_ticket(ticket_id)
 
 
@@ -89,7 +90,7 @@ def update_request(ticket_id: str, portal: str | None = None) -> Response:
     with ``closure_info`` closes it like ``/close``. 4007 (404) for an unknown id; 4000/4001/4012 (400)
     for a bad body, with nothing changed.
     """
-    world = current_world()
+    world = current_portal("sdp")
     answer, fault = begin(world, "update")
     if answer is not None:
         return answer
@@ -115,7 +116,7 @@ def close_request(ticket_id: str, portal: str | None = None) -> Response:
     request that is already Closed answers 400 with 4000 "Request is already closed" (an assumption:
     ZOHO-API.md does not say) and changes nothing. Answers 200 with the entity and a success message.
     """
-    world = current_world()
+    world = current_portal("sdp")
     answer, fault = begin(world, "close")
     if answer is not None:
         return answer
@@ -165,7 +166,7 @@ def add_note(ticket_id: str, portal: str | None = None) -> Response:
 
     Answers ``create_http_status`` with ``{"request_note": {...}}``; the request gets ``has_notes``.
     """
-    world = current_world()
+    world = current_portal("sdp")
     answer, fault = begin(world, "note")
     if answer is not None:
         return answer
@@ -199,7 +200,7 @@ def list_notes(ticket_id: str, portal: str | None = None) -> Response:
 @bp.get("/requests/<ticket_id>/notes/<note_id>")
 def get_note(ticket_id: str, note_id: str, portal: str | None = None) -> Response:
     """One note; 4007 (404) when the request or the note is unknown."""
-    world = current_world()
+    world = current_portal("sdp")
     answer, _ = begin(world, "notes")
     if answer is not None:
         return answer
@@ -217,7 +218,7 @@ def _paging() -> tuple[int, int]:
 
 
 def _list_children(ticket_id: str, kind: str, key: str) -> Response:
-    world = current_world()
+    world = current_portal("sdp")
     answer, _ = begin(world, "notes" if kind == "notes" else "attachments")
     if answer is not None:
         return answer
@@ -247,7 +248,7 @@ def set_request_resolution(ticket_id: str, portal: str | None = None) -> Respons
     Answers 200 with ``{"resolution": {content, submitted_by, submitted_on, resolution_attachments}}``.
     The same text then shows as ``request.resolution.content``.
     """
-    world = current_world()
+    world = current_portal("sdp")
     answer, fault = begin(world, "resolution")
     if answer is not None:
         return answer
@@ -267,7 +268,7 @@ def set_request_resolution(ticket_id: str, portal: str | None = None) -> Respons
 @bp.get("/requests/<ticket_id>/resolutions")
 def get_request_resolution(ticket_id: str, portal: str | None = None) -> Response:
     """The request's resolution, or ``"resolution": null`` when it has none (assumed)."""
-    world = current_world()
+    world = current_portal("sdp")
     answer, _ = begin(world, "resolution")
     if answer is not None:
         return answer
@@ -307,7 +308,7 @@ def upload(ticket_id: str, portal: str | None = None) -> Response:
     envelope and ``files: [{id, file_id, name, content_type, size, content_url, ...}]``; 4012 without a
     file, 4000 when a file exceeds ``max_upload_bytes``.
     """
-    world = current_world()
+    world = current_portal("sdp")
     answer, fault = begin(world, "upload")
     if answer is not None:
         return answer

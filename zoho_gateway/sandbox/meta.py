@@ -12,7 +12,7 @@ from .entities import CATALOGS, Entity, catalog_object
 from .sdp import begin
 from .search import parse_list_info
 from .validation import SdpInputError
-from .world import current_world
+from .world import current_portal
 
 # Registered twice by the app factory, like ``sdp.bp``.
 bp = Blueprint("sandbox_meta", __name__)
@@ -33,7 +33,7 @@ def catalog(field: str) -> list[Entity]:
 
 
 def _list(key: str) -> Response:
-    world = current_world()
+    world = current_portal("sdp")
     answer, _ = begin(world, "meta")
     if answer is not None:
         return answer

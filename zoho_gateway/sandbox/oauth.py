@@ -1,4 +1,7 @@
-"""The simulated Zoho Accounts server: ``/oauth/v2/auth`` consent, ``/oauth/v2/token`` grants and revocation."""
+"""The simulated Zoho Accounts server: ``/oauth/v2/auth`` consent, ``/oauth/v2/token`` grants and revocation.
+
+Registered twice: at the root for the default account and under ``/a/<account>`` for each other account.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +11,7 @@ from flask import Blueprint, Response, request
 
 from . import wire
 from .faults import enact
-from .world import current_world
+from .world import current_account
 
 bp = Blueprint("sandbox_oauth", __name__)
 
@@ -22,7 +25,7 @@ def _param(name: str) -> str | None:
 @bp.post("/oauth/v2/token")
 def token() -> Response:
     """Mint an access token. Errors follow Zoho: an ``{"error": ...}`` body, usually with HTTP 200."""
-    world = current_world()
+    world = current_account()
     world.bump("token_calls")
     fault = world.take_fault("token")
     if fault is not None:
@@ -55,7 +58,7 @@ def token() -> Response:
 @bp.post("/oauth/v2/token/revoke")
 def revoke() -> Response:
     """Revoke a refresh token (with its access tokens) or one access token; HTTP 400 if unknown, as Zoho."""
-    if current_world().accounts.revoke(_param("token")):
+    if current_account().accounts.revoke(_param("token")):
         return wire.json_response({"status": "success"})
     return wire.json_response({"status": "failure", "error": "invalid_token"}, 400)
 
@@ -76,7 +79,7 @@ def consent() -> Response:
     does. Without ``redirect_uri`` (another shortcut) it answers the same parameters as JSON. Errors
     answer 400 ``{"error": ...}``: Zoho shows an error page there and never redirects.
     """
-    world = current_world()
+    world = current_account()
     if request.args.get("response_type") != "code":
         return wire.json_response({"error": "unsupported_response_type"}, 400)
     if request.args.get("client_id") != world.settings.client_id:
@@ -84,7 +87,7 @@ def consent() -> Response:
     params = {
         "code": world.accounts.issue_code(),
         "location": "us",
-        "accounts-server": request.host_url.rstrip("/"),
+        "accounts-server": request.host_url.rstrip("/") + ("" if world.name == "default" else f"/a/{world.name}"),
     }
     state = request.args.get("state")
     if state is not None:

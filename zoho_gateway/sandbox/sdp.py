@@ -10,10 +10,12 @@ from . import wire
 from .entities import build_request, now_ms
 from .faults import Fault, aborted, after_commit, enact
 from .search import parse_list_info
+from .tenancy import Portal
 from .validation import SdpInputError, decode_input_data, parse_new_request
-from .world import SandboxWorld, current_world
+from .world import current_portal
 
-# Registered twice by the app factory: at "/api/v3" and at "/app/<portal>/api/v3".
+# Registered by the app factory at "/api/v3" and "/app/<portal>/api/v3", and under "/t/<tenant>" for the
+# other ServiceDesk Plus portals.
 bp = Blueprint("sandbox_sdp", __name__)
 
 ACCEPTED_SCHEMES = ("zoho-oauthtoken", "bearer")
@@ -30,7 +32,7 @@ def auth_header() -> tuple[str | None, str | None]:
     return scheme, token.strip()
 
 
-def begin(world: SandboxWorld, operation: str) -> tuple[Response | None, Fault | None]:
+def begin(world: Portal, operation: str) -> tuple[Response | None, Fault | None]:
     """Everything common to SDP calls: count, add latency, inject a fault, check the token.
 
     Returns (early answer or None, the fault taken or None). Faults fire before the token check, as a
@@ -65,7 +67,7 @@ def input_data() -> str | None:
 @bp.post("/requests")
 def create_request(portal: str | None = None) -> Response:
     """Add a request; answers ``create_http_status`` (201 by default) with the full stored entity."""
-    world = current_world()
+    world = current_portal("sdp")
     answer, fault = begin(world, "create")
     if answer is not None:
         return answer
@@ -88,7 +90,7 @@ def create_request(portal: str | None = None) -> Response:
 @bp.get("/requests/<ticket_id>")
 def get_request(ticket_id: str, portal: str | None = None) -> Response:
     """One request by id; 4007 (HTTP 404) for an unknown or non-numeric id."""
-    world = current_world()
+    world = current_portal("sdp")
     answer, _ = begin(world, "get")
     if answer is not None:
         return answer
@@ -106,7 +108,7 @@ def list_requests(portal: str | None = None) -> Response:
     Answers the list form of the envelope (``response_status`` is an array) and echoes ``list_info`` with
     ``has_more_rows``, the ``start_index`` and ``row_count`` of the page, and ``total_count`` when asked.
     """
-    world = current_world()
+    world = current_portal("sdp")
     answer, _ = begin(world, "list")
     if answer is not None:
         return answer

@@ -8,6 +8,19 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+# The settings of an OAuth account; every other field belongs to a portal (or, for the last two, to the process).
+ACCOUNT_FIELDS = (
+    "client_id",
+    "client_secret",
+    "refresh_token",
+    "token_ttl",
+    "token_limit",
+    "token_window",
+    "throttle_http_status",
+    "api_domain",
+)
+FIXED_FIELDS = frozenset({"state_file", "portals"})
+
 
 class SettingsError(ValueError):
     """A settings change named an unknown field or gave a value of the wrong type."""
@@ -24,6 +37,12 @@ class SandboxSettings:
     ``max_upload_bytes`` caps each file of an ``_uploads`` call (SDP's own cap is unpublished).
     ``state_file`` (a path, or None for memory only) is where the world keeps its tickets and tokens
     across restarts; it is fixed when the world is created and cannot be changed through ``updated``.
+
+    In a sandbox serving several portals (see ``portals``), the fields in ``ACCOUNT_FIELDS`` belong to
+    a portal's OAuth account (shared by every portal on that account) and the others to the portal.
+    ``org_id`` is a Zoho Desk portal's organisation id (unused by ServiceDesk Plus portals).
+    ``portals`` declares extra portals at start, each ``"name:service[:account]"`` (service ``sdp`` or
+    ``desk``; the account defaults to the portal's name); like ``state_file`` it is fixed at start.
     """
 
     client_id: str = "sandbox-client-id"
@@ -37,13 +56,16 @@ class SandboxSettings:
     create_http_status: int = 201
     api_domain: str = "https://www.zohoapis.com"
     max_upload_bytes: int = 20 * 1024 * 1024
+    org_id: str = ""
     state_file: str | None = None
+    portals: tuple[str, ...] = ()
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> SandboxSettings:
-        """Defaults overridden by ``SANDBOX_LATENCY_MS``, ``SANDBOX_TOKEN_TTL`` and ``SANDBOX_STATE_FILE``.
+        """Defaults overridden by SANDBOX_LATENCY_MS, SANDBOX_TOKEN_TTL, SANDBOX_STATE_FILE and SANDBOX_PORTALS.
 
         ``SANDBOX_STATE_FILE`` empty or unset keeps the world in memory (the default, and what tests use).
+        ``SANDBOX_PORTALS`` is a comma list of extra portals, e.g. ``hr:sdp,support:desk``.
         """
         env = os.environ if environ is None else environ
         changes: dict[str, Any] = {}
@@ -55,7 +77,12 @@ class SandboxSettings:
                 except ValueError as exc:
                     raise SettingsError(f"{variable} must be an integer, got {raw!r}") from exc
         state_file = env.get("SANDBOX_STATE_FILE", "").strip() or None
-        return cls(state_file=state_file).updated(changes)
+        portals = tuple(item.strip() for item in env.get("SANDBOX_PORTALS", "").split(",") if item.strip())
+        return cls(state_file=state_file, portals=portals).updated(changes)
+
+    def with_portals(self, portals: tuple[str, ...]) -> SandboxSettings:
+        """A copy declaring ``portals`` (``"name:service[:account]"`` each) at start."""
+        return dataclasses.replace(self, portals=tuple(portals))
 
     def with_state_file(self, state_file: str | os.PathLike[str] | None) -> SandboxSettings:
         """A copy that keeps its world in ``state_file`` (None or "": memory only)."""
@@ -68,8 +95,8 @@ class SandboxSettings:
         for name, value in changes.items():
             if name not in known:
                 raise SettingsError(f"unknown setting {name!r}")
-            if name == "state_file":
-                raise SettingsError("setting 'state_file' is fixed when the sandbox starts")
+            if name in FIXED_FIELDS:
+                raise SettingsError(f"setting {name!r} is fixed when the sandbox starts")
             expected = int if known[name].type in ("int", int) else str
             if expected is int:
                 if isinstance(value, bool) or not isinstance(value, int):
@@ -85,4 +112,14 @@ class SandboxSettings:
 
     def as_dict(self) -> dict[str, Any]:
         """The settings as a JSON-ready mapping."""
-        return dataclasses.asdict(self)
+        values = dataclasses.asdict(self)
+        values["portals"] = list(self.portals)
+        return values
+
+    def account_part(self) -> dict[str, Any]:
+        """The fields that belong to the OAuth account (``ACCOUNT_FIELDS``)."""
+        return {name: getattr(self, name) for name in ACCOUNT_FIELDS}
+
+    def combined(self, account: SandboxSettings) -> SandboxSettings:
+        """These (portal) settings with the account fields taken from ``account``."""
+        return dataclasses.replace(self, **account.account_part())
