@@ -13,7 +13,7 @@ from .config import Config, ConfigError
 from .metrics import Metrics
 from .policies.cache import TicketCache
 from .policies.creates import QueuedCreates
-from .policies.delivery import Deliveries, Engine, Pause
+from .policies.delivery import Deliveries, Engine, Pause, Tickets
 from .policies.idempotency import IdempotentCreates
 from .policies.outbox import Outbox
 from .policies.ratelimit import RateLimiter
@@ -147,7 +147,7 @@ def build_gateway(config: Config) -> Gateway:
     outbox = Outbox(queue, retention=config.idempotency_ttl, horizon=hold)
     engine = Engine(
         outbox,
-        tickets,
+        Tickets(create=cache.create, find_created=tickets.find_created),
         Pause(store),
         metrics,
         max_age=config.delivery_max_age,

@@ -83,9 +83,9 @@ class TicketCache:
                 return Cached(entry[1], max(0.0, self.ttl - remaining))
         return self._single_flight(ticket_id, lambda: self._from_store_or_load(ticket_id, load))
 
-    def create(self, ticket: NewTicket) -> tuple[str, Ticket]:
+    def create(self, ticket: NewTicket, *, ref: str | None = None) -> tuple[str, Ticket]:
         """Create ``ticket`` (see ``TicketService.create``); the created ticket serves the first polls."""
-        ticket_id, created = self._service.create(ticket)
+        ticket_id, created = self._service.create(ticket, ref=ref)
         # Zoho's answer is the ticket as it is now: a poll right after the create needs no upstream call.
         if self.enabled:
             self._keep(ticket_id, created, shared=True)

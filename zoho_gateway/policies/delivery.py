@@ -58,6 +58,15 @@ class TicketMaker(Protocol):
     def find_created(self, ticket: NewTicket, *, ref: str, sent_at: float) -> list[str]: ...
 
 
+@dataclass(frozen=True)
+class Tickets:
+    """A ``TicketMaker`` from two callables: creates through the read cache (which keeps the new ticket for
+    the first polls), searches through the ticket service."""
+
+    create: Callable[..., tuple[str, Ticket]]
+    find_created: Callable[..., list[str]]
+
+
 def judge_create_error(error: GatewayError) -> Verdict:
     """What a failed create says about Zoho's tickets (``TicketService.create``'s contract)."""
     if isinstance(error, ZohoUnavailable):
