@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import logging
 import logging.config
+import logging.handlers
+import os
 import re
+import stat
 import threading
 import weakref
 from pathlib import Path
@@ -92,6 +95,28 @@ class GatewayJsonFormatter(JsonFormatter):
         log_data.setdefault("request_id", request_id.get())
         for key in list(log_data):
             log_data[key] = _redact(log_data[key], key if key not in ("message", "exc_info") else None)
+
+
+class RotatingLogFile(logging.handlers.RotatingFileHandler):
+    """``RotatingFileHandler`` whose per-line rollover check costs one ``fstat`` of the open file.
+
+    The standard check stats the path twice (is it a regular file?) and seeks the stream to its end to
+    read the size, on every line: four system calls, ~6 µs of a ~30 µs access line. One ``fstat`` says
+    both, for the file this handler writes (its size includes every worker's lines, as the seek did).
+    Rolls over exactly when the standard handler would; never rolls a file that is not a regular file
+    (``/dev/null``, a pipe), like it.
+    """
+
+    def shouldRollover(self, record: logging.LogRecord) -> bool:  # noqa: N802 - the base class's name
+        if self.stream is None:  # delay=True: opened on the first line
+            self.stream = self._open()
+        if self.maxBytes <= 0:
+            return False
+        status = os.fstat(self.stream.fileno())
+        if not stat.S_ISREG(status.st_mode):
+            return False
+        # The line as the base class measures it (characters, not bytes); the formatter builds it once.
+        return status.st_size + len(f"{self.format(record)}\n") >= self.maxBytes
 
 
 def configure_logging(log_file: str, ini_path: str) -> None:
