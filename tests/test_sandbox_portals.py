@@ -484,3 +484,17 @@ def test_the_command_line_serves_the_portals_it_is_given(tmp_path: Path) -> None
         proc.wait(timeout=10)
         if proc.stdout is not None:
             proc.stdout.close()
+
+
+def test_an_sdp_portals_attachment_urls_are_under_its_path(sandbox: Sandbox, three: dict[str, dict[str, Any]]) -> None:
+    token = portal_token(three["hr"])
+    ticket = sdp_create(At(three["hr"]["base_url"]), token, {"subject": "with a file"}).json()["request"]
+    answer = requests.post(
+        f"{three['hr']['base_url']}/api/v3/requests/{ticket['id']}/_uploads",
+        headers=sdp_headers(token),
+        data={"addtoattachment": "true"},
+        files={"filename": ("a.txt", b"hello", "text/plain")},
+        timeout=TIMEOUT,
+    )
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["files"][0]["content_url"].startswith(f"/t/hr/api/v3/requests/{ticket['id']}/attachments/")

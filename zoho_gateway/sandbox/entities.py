@@ -363,16 +363,24 @@ def _display_size(size: int) -> str:
 
 
 def attachment_object(
-    attachment_id: str, ticket_id: str, name: str, content_type: str, size: int, sha256: str, at_ms: int
+    attachment_id: str,
+    ticket_id: str,
+    name: str,
+    content_type: str,
+    size: int,
+    sha256: str,
+    at_ms: int,
+    prefix: str = "",
 ) -> Entity:
-    """A request attachment. Keys starting with "_" are the sandbox's own and never sent over SDP."""
+    """A request attachment (``prefix``: the portal's ``/t/<name>``, if any). Keys starting with "_" are the
+    sandbox's own and never sent over SDP."""
     return {
         "id": attachment_id,
         "file_id": attachment_id,
         "name": name,
         "content_type": content_type,
         "size": {"display_value": _display_size(size), "value": str(size)},
-        "content_url": f"/api/v3/requests/{ticket_id}/attachments/{attachment_id}/download",
+        "content_url": f"{prefix}/api/v3/requests/{ticket_id}/attachments/{attachment_id}/download",
         "attached_by": api_user(),
         "attached_on": datetime_value(at_ms),
         "_sha256": sha256,

@@ -326,7 +326,8 @@ def upload(ticket_id: str, portal: str | None = None) -> Response:
         measured.append((storage, *result))
     attach = request.form.get("addtoattachment", "false").lower() == "true"
     at_ms = now_ms()
-    builds = [_builder(ticket_id, storage, size, sha256, at_ms) for storage, size, sha256 in measured]
+    prefix = "" if world.name == "default" else f"/t/{world.name}"
+    builds = [_builder(ticket_id, storage, size, sha256, at_ms, prefix) for storage, size, sha256 in measured]
 
     def touch(entity: Entity, items: list[Entity]) -> None:
         if attach:
@@ -346,10 +347,14 @@ def upload(ticket_id: str, portal: str | None = None) -> Response:
     return _answer(world, fault, wire.json_response(body))
 
 
-def _builder(ticket_id: str, storage: FileStorage, size: int, sha256: str, at_ms: int) -> Callable[[str], Entity]:
+def _builder(
+    ticket_id: str, storage: FileStorage, size: int, sha256: str, at_ms: int, prefix: str
+) -> Callable[[str], Entity]:
     name = storage.filename or "file"
     content_type = storage.mimetype or "application/octet-stream"
-    return lambda attachment_id: attachment_object(attachment_id, ticket_id, name, content_type, size, sha256, at_ms)
+    return lambda attachment_id: attachment_object(
+        attachment_id, ticket_id, name, content_type, size, sha256, at_ms, prefix
+    )
 
 
 @bp.get("/requests/<ticket_id>/attachments")
