@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -446,3 +447,12 @@ def test_control_lists_desk_tickets_and_comments(desk: Desk) -> None:
     backdated = desk.control("PATCH", f"tickets/{ticket['id']}", {"createdTime": "2020-01-02T03:04:05.000Z"})
     assert backdated.json()["createdTime"] == "2020-01-02T03:04:05.000Z"
     assert json.loads(desk.control("GET", "tickets/count").text) == {"count": 1}
+
+
+def test_concurrent_creates_for_one_new_email_make_one_contact(desk: Desk) -> None:
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        tickets = list(
+            pool.map(lambda n: desk.ticket(subject=f"burst {n}", contact={"email": "new@example.com"}), range(8))
+        )
+    assert len({ticket["contactId"] for ticket in tickets}) == 1
+    assert (desk.stats()["contacts"], desk.stats()["tickets"]) == (1, 8)

@@ -386,6 +386,8 @@ class Portal:
         self.counters = counters
         self.fault_queue = faults
         self.sleeper = sleeper
+        # Serialises Desk's find-or-create of a contact by email, so two creates never make two contacts.
+        self.contact_lock = threading.Lock()
         offset = 0 if spec.name == DEFAULT else id_offset(spec.name)
         if spec.service == "desk":
             self.desk = Desk(on_change, child_kinds=("comments", "attachments"), ids=shifted(DESK_TICKET_IDS, offset))

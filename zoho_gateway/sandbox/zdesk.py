@@ -159,6 +159,11 @@ def _find_contact(portal: Portal, contact_id: str) -> Entity | None:
 
 def _contact_for(portal: Portal, new: NewContact) -> Entity:
     """The contact with ``new``'s email (reused, as Desk does), or a new one."""
+    with portal.contact_lock:
+        return _contact_for_locked(portal, new)
+
+
+def _contact_for_locked(portal: Portal, new: NewContact) -> Entity:
     assert portal.contacts is not None
     if new.email is not None:
         wanted = new.email.lower()
@@ -497,15 +502,16 @@ def create_contact() -> Response:
         new = parse_contact(_body())
     except DeskInputError as exc:
         return _invalid(exc)
-    if new.email is not None:
-        wanted = new.email.lower()
-        _, clashes = portal.contacts.select_tickets(
-            lambda every: [c for c in every if (c.get("email") or "").lower() == wanted], 1, 1
-        )
-        if clashes:
-            return _invalid(DeskInputError("email", "duplicate", "A contact with this email already exists"))
-    created_ms = now_ms()
-    contact = portal.contacts.store_ticket(lambda cid, _n: build_contact(cid, new, created_ms, portal.name))
+    with portal.contact_lock:
+        if new.email is not None:
+            wanted = new.email.lower()
+            _, clashes = portal.contacts.select_tickets(
+                lambda every: [c for c in every if (c.get("email") or "").lower() == wanted], 1, 1
+            )
+            if clashes:
+                return _invalid(DeskInputError("email", "duplicate", "A contact with this email already exists"))
+        created_ms = now_ms()
+        contact = portal.contacts.store_ticket(lambda cid, _n: build_contact(cid, new, created_ms, portal.name))
     portal.bump("contacts_created")
     return _answer(portal, fault, json_response(contact))
 
