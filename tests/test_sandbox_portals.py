@@ -498,3 +498,21 @@ def test_an_sdp_portals_attachment_urls_are_under_its_path(sandbox: Sandbox, thr
     )
     assert answer.status_code == 200, answer.text
     assert answer.json()["files"][0]["content_url"].startswith(f"/t/hr/api/v3/requests/{ticket['id']}/attachments/")
+
+
+def test_an_accounts_token_cap_drops_its_oldest_token_for_every_portal_on_it(
+    sandbox: Sandbox, three: dict[str, dict[str, Any]]
+) -> None:
+    # Zoho keeps about 15 live tokens per refresh token; with a cap of 2 the third mint drops the first, so two
+    # portals that mint separately on one account can invalidate each other's token.
+    requests.post(f"{sandbox.url}/_sandbox/a/default/settings", json={"token_cap": 2}, timeout=TIMEOUT)
+    first, second, third = portal_token(three["default"]), portal_token(three["it2"]), portal_token(three["it2"])
+    assert sdp_create(sandbox, first, {"subject": "x"}).status_code == 401
+    assert sdp_create(sandbox, second, {"subject": "x"}).status_code == 201
+    assert sdp_create(At(three["it2"]["base_url"]), third, {"subject": "x"}).status_code == 201
+    assert tenant(sandbox, "it2", "GET", "stats").json()["active_tokens"] == 2
+    # Another account's tokens are not counted against it.
+    hr_token = portal_token(three["hr"])
+    portal_token(three["default"])
+    assert sdp_create(At(three["hr"]["base_url"]), hr_token, {"subject": "x"}).status_code == 201
+    assert control(sandbox, "GET", "settings").json()["token_cap"] == 2

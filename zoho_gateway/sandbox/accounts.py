@@ -60,10 +60,16 @@ class Accounts:
 
     # ---- grants ----------------------------------------------------------------------------------------
 
-    def _mint_locked(self, ttl: int) -> str:
+    def _mint_locked(self, ttl: int, cap: int = 0) -> str:
+        """A new access token; with ``cap`` > 0, the oldest live ones are invalidated to stay within it,
+        as Zoho silently drops the oldest of a refresh token's access tokens past its limit."""
         now = self._clock()
         for token in [t for t, expiry in self._access_tokens.items() if expiry <= now]:
             del self._access_tokens[token]
+        if cap > 0:
+            # Insertion order is minting order: the first keys are the oldest tokens.
+            for token in list(self._access_tokens)[: max(len(self._access_tokens) - cap + 1, 0)]:
+                del self._access_tokens[token]
         token = new_access_token()
         self._access_tokens[token] = now + ttl
         return token
@@ -96,7 +102,9 @@ class Accounts:
             attempts.append(now)
             if refresh_token != settings.refresh_token or refresh_token in self._revoked_refresh_tokens:
                 return TokenGrant(error="invalid_code")
-            grant = TokenGrant(access_token=self._mint_locked(settings.token_ttl), expires_in=settings.token_ttl)
+            grant = TokenGrant(
+                access_token=self._mint_locked(settings.token_ttl, settings.token_cap), expires_in=settings.token_ttl
+            )
         self._on_change()
         return grant
 
@@ -115,7 +123,7 @@ class Accounts:
             self._codes.discard(code)
             self._revoked_refresh_tokens.discard(settings.refresh_token)
             grant = TokenGrant(
-                access_token=self._mint_locked(settings.token_ttl),
+                access_token=self._mint_locked(settings.token_ttl, settings.token_cap),
                 refresh_token=settings.refresh_token,
                 expires_in=settings.token_ttl,
             )

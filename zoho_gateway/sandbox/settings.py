@@ -16,6 +16,7 @@ ACCOUNT_FIELDS = (
     "token_ttl",
     "token_limit",
     "token_window",
+    "token_cap",
     "throttle_http_status",
     "api_domain",
 )
@@ -32,6 +33,8 @@ class SandboxSettings:
 
     The credentials are deliberately fake-looking so that they can never be mistaken for real ones.
     ``token_limit`` mints per ``token_window`` seconds mirror Zoho's per-refresh-token throttle.
+    ``token_cap`` > 0 keeps at most that many live access tokens per account: minting one more silently
+    invalidates the oldest (Zoho's limit is about 15; 0, the default, keeps every token).
     ``latency_ms`` is added to every SDP API call (never to token calls).
     ``create_http_status`` is 201 by default; the vendor docs also show 200, so it is switchable.
     ``max_upload_bytes`` caps each file of an ``_uploads`` call (SDP's own cap is unpublished).
@@ -51,6 +54,7 @@ class SandboxSettings:
     token_ttl: int = 3600
     token_limit: int = 10
     token_window: int = 600
+    token_cap: int = 0
     throttle_http_status: int = 200
     latency_ms: int = 0
     create_http_status: int = 201

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import threading
 import time
@@ -58,7 +59,8 @@ class SandboxWorld:
     def __init__(self, settings: SandboxSettings, clock: Callable[[], float] = time.monotonic) -> None:
         self._lock = threading.Lock()
         self._clock = clock
-        self._initial = settings
+        # What an extra portal or account starts from: the start settings, without the process-wide fields.
+        self._template = dataclasses.replace(settings, state_file=None, portals=())
         cell, counters, faults, sleeper = SettingsCell(settings), Counters(), FaultQueue(), Sleeper()
         default_account = Account(DEFAULT, cell, counters, faults, sleeper, self._changed, clock)
         default_portal = Portal(
@@ -136,7 +138,7 @@ class SandboxWorld:
                 if wanted and (name == DEFAULT or self._declared_accounts.get(name) != wanted):
                     raise TenantConflict(f"account {name!r} exists with other settings")
                 return existing, False
-            account = new_account(name, self._initial, self._changed, wanted)
+            account = new_account(name, self._template, self._changed, wanted)
             for other in self._accounts.values():
                 if other.settings.refresh_token == account.settings.refresh_token:
                     raise TenantConflict(
@@ -163,7 +165,7 @@ class SandboxWorld:
                 for other in self._portals.values():
                     if other.service == "desk" and other.spec.org_id == spec.org_id:
                         raise TenantConflict(f"portal {other.name!r} already has org_id {spec.org_id}")
-            portal = new_portal(spec, account, self._initial, self._changed)
+            portal = new_portal(spec, account, self._template, self._changed)
             self._portals[spec.name] = portal
         self._changed()
         return portal, True
