@@ -542,7 +542,11 @@ class Portal:
 
 
 def new_account(
-    name: str, initial: SandboxSettings, on_change: Callable[[], None], overrides: Mapping[str, Any] | None = None
+    name: str,
+    initial: SandboxSettings,
+    on_change: Callable[[], None],
+    overrides: Mapping[str, Any] | None = None,
+    clock: Callable[[], float] = time.monotonic,
 ) -> Account:
     """An extra account with its own cell (credentials derived from the name unless ``overrides`` gives them)."""
     changes = {**account_credentials(name), **(overrides or {})}
@@ -553,7 +557,7 @@ def new_account(
         settings = initial.updated(changes)
     except SettingsError as exc:
         raise TenantError(str(exc)) from exc
-    return Account(name, SettingsCell(settings), Counters(), FaultQueue(), Sleeper(), on_change)
+    return Account(name, SettingsCell(settings), Counters(), FaultQueue(), Sleeper(), on_change, clock)
 
 
 def new_portal(spec: PortalSpec, account: Account, initial: SandboxSettings, on_change: Callable[[], None]) -> Portal:

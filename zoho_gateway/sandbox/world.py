@@ -138,7 +138,7 @@ class SandboxWorld:
                 if wanted and (name == DEFAULT or self._declared_accounts.get(name) != wanted):
                     raise TenantConflict(f"account {name!r} exists with other settings")
                 return existing, False
-            account = new_account(name, self._template, self._changed, wanted)
+            account = new_account(name, self._template, self._changed, wanted, self._clock)
             for other in self._accounts.values():
                 if other.settings.refresh_token == account.settings.refresh_token:
                     raise TenantConflict(
