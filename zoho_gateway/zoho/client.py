@@ -1,4 +1,5 @@
-"""The ServiceDesk Plus v3 client: create, read and list requests, with auth, retries and error mapping.
+"""The ServiceDesk Plus v3 client: requests and their notes, resolution, files and pick lists, with auth,
+retries and error mapping.
 
 Owns transport concerns only; what an answer means is decided by :mod:`.parser`.
 Raises only :mod:`zoho_gateway.errors` exceptions.
@@ -9,15 +10,35 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 from urllib.parse import quote, urlencode
 
 from ..errors import ZohoAuthFailed, ZohoOutcomeUnknown, ZohoTimeout, ZohoUnavailable
-from .parser import Operation, TokenRejected, created_entity, judge, parse_retry_after, request_entity, request_list
+from .model import Upload
+from .multipart import MultipartStream
+from .parser import (
+    ADDING,
+    UNKNOWN_OUTCOMES,
+    Operation,
+    TokenRejected,
+    created_entity,
+    entity_list,
+    entity_of,
+    judge,
+    parse_retry_after,
+    request_entity,
+    request_list,
+)
 from .retry import RetryPolicy
 from .tokens import TokenManager, fingerprint
 from .transport import NoAnswer, NotSent, Response, Transport, TransportError
+
+#: A body sent as it is read: called once per attempt, it gives a fresh stream (files rewound).
+StreamBody = Callable[[], MultipartStream]
+
+#: The per-request lists the client reads, by URL segment, with the key their answers list them under.
+CHILD_LISTS: dict[str, tuple[str, ...]] = {"notes": ("request_notes", "notes"), "attachments": ("attachments",)}
 
 log = logging.getLogger("zoho_gateway.zoho")
 
@@ -40,7 +61,8 @@ class ServiceDeskClient:
         policy: RetryPolicy,
         observe: CallObserver | None = None,
     ) -> None:
-        self._requests_url = f"{base_url.rstrip('/')}/api/v3/requests"
+        self._api_url = f"{base_url.rstrip('/')}/api/v3"
+        self._requests_url = f"{self._api_url}/requests"
         self._transport = transport
         self._tokens = tokens
         self._policy = policy
@@ -67,18 +89,98 @@ class ServiceDeskClient:
         Raises ZohoUnavailable, ZohoTimeout, ZohoAuthFailed, ZohoBadResponse (also when Zoho refuses the
         criteria: a refusal is never read as "no such ticket").
         """
-        input_data = json.dumps({"list_info": dict(list_info)}, ensure_ascii=False, separators=(",", ":"))
-        url = f"{self._requests_url}?{urlencode({'input_data': input_data})}"
-        row_count = list_info.get("row_count")
-        # SDP's default page is 10 rows.
-        page_size = row_count if isinstance(row_count, int) and row_count > 0 else 10
-        return request_list(self._call("GET", url, None, "list"), page_size)
+        url = f"{self._requests_url}?{_query(list_info)}"
+        return request_list(self._call("GET", url, None, "list"), _page_size(list_info))
 
     def get_request(self, ticket_id: str) -> Mapping[str, Any]:
         """GET one request by id (digits only, validated by the caller). Raises TicketNotFound and the above."""
-        return request_entity(self._call("GET", f"{self._requests_url}/{quote(ticket_id, safe='')}", None, "get"))
+        return request_entity(self._call("GET", self._ticket_url(ticket_id), None, "get"))
 
-    def _call(self, method: str, url: str, body: bytes | None, operation: Operation) -> dict[str, Any]:
+    # ---- the lifecycle of one request: every method raises TicketNotFound for an unknown id -------------
+
+    def update_request(self, ticket_id: str, input_data: str) -> Mapping[str, Any] | None:
+        """PUT ``input_data={"request": {...}}`` on a request; the entity Zoho answers, None if it gives none.
+
+        Retried like a GET (it sets values: a second arrival changes nothing more). Raises ZohoRejected for a
+        refused value, ZohoTimeout when no answer came (the update may be applied; sending it again is safe).
+        """
+        return entity_of(self._call("PUT", self._ticket_url(ticket_id), _form(input_data), "update"), "request")
+
+    def close_request(self, ticket_id: str, input_data: str | None) -> Mapping[str, Any] | None:
+        """PUT ``/requests/{id}/close`` with ``input_data={"request": {"closure_info": {...}}}`` (optional).
+
+        The entity Zoho answers, or None. Retried like an update. A request that is already closed is
+        refused (ZohoRejected or ZohoBadResponse with a 4xx ``upstream_status``): the caller decides.
+        """
+        body = _form(input_data) if input_data is not None else None
+        return entity_of(self._call("PUT", self._ticket_url(ticket_id, "close"), body, "close"), "request")
+
+    def set_resolution(self, ticket_id: str, input_data: str) -> None:
+        """POST ``input_data={"resolution": {"content": ...}}``: the request's one resolution, added or replaced.
+
+        A POST, so not re-sent once it may have arrived; but it sets the one resolution, so a caller may
+        send it again after ZohoTimeout.
+        """
+        self._call("POST", self._ticket_url(ticket_id, "resolutions"), _form(input_data), "resolution")
+
+    def add_note(self, ticket_id: str, input_data: str) -> Mapping[str, Any]:
+        """POST ``input_data={"request_note": {...}}``; the note Zoho stored.
+
+        Never re-sent once it may have arrived: ZohoOutcomeUnknown when no answer came or the answer
+        cannot say (the note may exist).
+        """
+        answer = self._call("POST", self._ticket_url(ticket_id, "notes"), _form(input_data), "note")
+        note = entity_of(answer, "request_note", "note")
+        if note is None:
+            raise ZohoOutcomeUnknown(f"Zoho answered without the note: {UNKNOWN_OUTCOMES['note']}")
+        return note
+
+    def upload(self, ticket_id: str, uploads: Sequence[Upload]) -> list[Mapping[str, Any]]:
+        """POST the files to ``/requests/{id}/_uploads`` with ``addtoattachment=true``, in one multipart call,
+        each streamed from its file object; the ``files`` Zoho answers.
+
+        Never re-sent once it may have arrived (ZohoOutcomeUnknown). Re-sent only when nothing was done (no
+        connection made, a 401), and then only if every stream can seek back to where it started.
+        """
+        starts = [upload.stream.tell() if upload.stream.seekable() else None for upload in uploads]
+        opened = 0
+
+        def body() -> MultipartStream:
+            nonlocal opened
+            opened += 1
+            if opened > 1:
+                for upload, start in zip(uploads, starts, strict=True):
+                    if start is None:
+                        raise ZohoUnavailable(
+                            "Zoho refused the first send and a file cannot be read twice", retry_after=5
+                        )
+                    upload.stream.seek(start)
+            files = [("filename", u.name, u.content_type, u.stream, u.size) for u in uploads]
+            return MultipartStream([("addtoattachment", "true")], files)
+
+        answer = self._call("POST", self._ticket_url(ticket_id, "_uploads"), body, "upload")
+        files = answer.get("files")
+        if not isinstance(files, list) or not all(isinstance(item, Mapping) for item in files):
+            raise ZohoOutcomeUnknown(f"Zoho answered without the uploaded files: {UNKNOWN_OUTCOMES['upload']}")
+        return list(files)
+
+    def list_children(
+        self, ticket_id: str, kind: str, list_info: Mapping[str, Any]
+    ) -> tuple[list[Mapping[str, Any]], bool]:
+        """One page of a request's ``notes`` or ``attachments``, and whether more pages follow (a read)."""
+        operation: Operation = "notes" if kind == "notes" else "attachments"
+        url = f"{self._ticket_url(ticket_id, kind)}?{_query(list_info)}"
+        return entity_list(self._call("GET", url, None, operation), CHILD_LISTS[kind], _page_size(list_info))
+
+    def list_values(self, kind: str, list_info: Mapping[str, Any]) -> tuple[list[Mapping[str, Any]], bool]:
+        """One page of a pick list (``priorities``, ``statuses``, ``categories``, ``departments``) (a read)."""
+        url = f"{self._api_url}/{quote(kind, safe='')}?{_query(list_info)}"
+        return entity_list(self._call("GET", url, None, "meta"), (kind,), _page_size(list_info))
+
+    def _ticket_url(self, ticket_id: str, *parts: str) -> str:
+        return "/".join([self._requests_url, quote(ticket_id, safe=""), *parts])
+
+    def _call(self, method: str, url: str, body: bytes | StreamBody | None, operation: Operation) -> dict[str, Any]:
         """Send with a valid token and judge the answer; on a 401, replace the token and re-send.
 
         At most one mint per call: a token another worker stored may have been revoked with the one that
@@ -92,7 +194,7 @@ class ServiceDeskClient:
         renewal = self._tokens.current()
         for _ in range(tries):
             headers = {"Authorization": f"Zoho-oauthtoken {renewal.token}", "Accept": ACCEPT}
-            if body is not None:
+            if isinstance(body, bytes):
                 headers["Content-Type"] = "application/x-www-form-urlencoded"
             answer = self._send(method, url, headers, body, operation)
             try:
@@ -106,7 +208,9 @@ class ServiceDeskClient:
             "Zoho refused a freshly minted access token: check the OAuth scopes, ZOHO_DC and ZOHO_API_BASE_URL"
         )
 
-    def _send(self, method: str, url: str, headers: dict[str, str], body: bytes | None, operation: str) -> Response:
+    def _send(
+        self, method: str, url: str, headers: dict[str, str], body: bytes | StreamBody | None, operation: Operation
+    ) -> Response:
         """Send with the retry policy. Returns the last answer (any status) or raises a mapped error."""
         started = time.monotonic()
         attempt = 0
@@ -115,7 +219,17 @@ class ServiceDeskClient:
             error: TransportError | None = None
             answer: Response | None = None
             try:
-                answer = self._transport.request(method, url, headers=headers, body=body)
+                if body is None or isinstance(body, bytes):
+                    answer = self._transport.request(method, url, headers=headers, body=body)
+                else:
+                    stream = body()
+                    answer = self._transport.send_stream(
+                        method,
+                        url,
+                        headers={**headers, "Content-Type": stream.content_type},
+                        body=stream,
+                        length=stream.length,
+                    )
                 self._notify(operation, str(answer.status), answer.elapsed)
             except TransportError as exc:
                 error = exc
@@ -137,19 +251,21 @@ class ServiceDeskClient:
                     continue
             if answer is not None:
                 return answer
-            raise self._map_transport_error(method, error)
+            raise self._map_transport_error(operation, error)
 
     def _notify(self, operation: str, outcome: str, seconds: float) -> None:
         if self._observe is not None:
             self._observe(operation, outcome, seconds)
 
     @staticmethod
-    def _map_transport_error(method: str, error: TransportError | None) -> Exception:
+    def _map_transport_error(operation: Operation, error: TransportError | None) -> Exception:
         """The client-facing error for a call that got no answer. Only a call that provably never left
-        carries a ``Retry-After`` that a create may follow; a create that may have arrived carries none."""
+        carries a ``Retry-After`` that an adding write may follow; one that may have arrived carries none."""
         if isinstance(error, NotSent):
             return ZohoUnavailable("Zoho cannot be reached; nothing was sent", retry_after=5)
-        if isinstance(error, NoAnswer) and method == "POST":
+        if isinstance(error, NoAnswer) and operation in ("note", "upload"):
+            return ZohoOutcomeUnknown(f"Zoho did not answer: {UNKNOWN_OUTCOMES[operation]}")
+        if isinstance(error, NoAnswer) and operation in ADDING:
             # No Retry-After: a keyed re-send replays this very answer for the key's lifetime, and an unkeyed
             # one may create a second ticket. Only a person who looks in Zoho can settle it.
             return ZohoOutcomeUnknown(
@@ -158,3 +274,22 @@ class ServiceDeskClient:
                 "requester) before creating it again under a new Idempotency-Key"
             )
         return ZohoTimeout("Zoho did not answer in time", retry_after=5)
+
+
+def _form(input_data: str) -> bytes:
+    """The form body ``input_data=<JSON>``."""
+    return urlencode({"input_data": input_data}).encode()
+
+
+def _query(list_info: Mapping[str, Any]) -> str:
+    """``input_data={"list_info": ...}`` for a query string, serialised as JSON (never formatted by hand, so
+    client text cannot change the query)."""
+    return urlencode(
+        {"input_data": json.dumps({"list_info": dict(list_info)}, ensure_ascii=False, separators=(",", ":"))}
+    )
+
+
+def _page_size(list_info: Mapping[str, Any]) -> int:
+    """The rows a full page holds: ``row_count``, else SDP's default of 10."""
+    row_count = list_info.get("row_count")
+    return row_count if isinstance(row_count, int) and row_count > 0 else 10

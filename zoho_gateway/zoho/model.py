@@ -95,7 +95,9 @@ class Person(TypedDict):
 class FullTicket(TypedDict):
     """The full view: the seed contract's five fields and what a helpdesk page shows.
 
-    ``description`` and ``resolution`` are plain text; ``resolution`` equals ``technician_comments``.
+    ``description`` and ``resolution`` are plain text. ``technician_comments`` is the seed view's (the
+    resolution as Zoho stores it); ``resolution`` is that text read as plain text (the same unless Zoho
+    holds HTML).
     ``priority``, ``category`` and ``department`` are names or None.
     """
 

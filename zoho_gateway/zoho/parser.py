@@ -22,9 +22,31 @@ from ..errors import (
 )
 from .model import Ticket
 
-#: What a call does; it decides what a failure means. Only a ``create`` changes anything in Zoho, so only
-#: a create can end with "the ticket may exist" (ZohoOutcomeUnknown); ``get`` and ``list`` are reads.
-Operation = Literal["create", "get", "list"]
+#: What a call does; it decides what a failure means.
+#:
+#: - reads: ``get`` (one request), ``list`` (requests), ``notes``, ``attachments`` (a request's), ``meta``
+#:   (a pick list);
+#: - writes that add something: ``create``, ``note``, ``upload``. Sent twice, they add it twice, so one that
+#:   may have arrived ends with "it may exist" (ZohoOutcomeUnknown) and is never re-sent;
+#: - writes that set values: ``update``, ``close``, ``resolution``. Sent twice, Zoho ends the same, so
+#:   their failures read like a read's (a 5xx is ZohoBadResponse, no answer ZohoTimeout).
+Operation = Literal[
+    "create", "get", "list", "update", "close", "resolution", "note", "notes", "upload", "attachments", "meta"
+]
+
+#: Writes that add something each time they arrive (see ``Operation``).
+ADDING = frozenset({"create", "note", "upload"})
+#: Every write: a refused value is the client's to fix (ZohoRejected).
+WRITES = ADDING | {"update", "close", "resolution"}
+#: Calls on one request (``/requests/{id}...``): a 404 or 4007 is about that request (TicketNotFound).
+PER_TICKET = frozenset({"get", "update", "close", "resolution", "note", "notes", "upload", "attachments"})
+
+#: What an adding write's caller is told when Zoho may have done it.
+UNKNOWN_OUTCOMES: dict[str, str] = {
+    "create": "the ticket may or may not have been created",
+    "note": "the note may or may not have been added; look at the ticket's notes before adding it again",
+    "upload": "the files may or may not have been attached; list the ticket's attachments before sending them again",
+}
 
 
 class TokenRejected(Exception):
@@ -45,7 +67,7 @@ INTERNAL_ERROR_CODE = 4004
 MAX_ZOHO_MESSAGE = 300
 
 #: Told to a create's caller when Zoho may hold the ticket; the queue settles it by searching Zoho.
-UNKNOWN_OUTCOME = "the ticket may or may not have been created"
+UNKNOWN_OUTCOME = UNKNOWN_OUTCOMES["create"]
 
 
 def parse_retry_after(value: str | None, *, default: int = 1, cap: int = 60) -> int:
@@ -103,12 +125,15 @@ def _failure(http_status: int, messages: list[Mapping[str, Any]], operation: Ope
     # On a read the id is the only input, so 4001 ("the id given does not exist") is not found too.
     if operation == "get" and (4007 in zoho_codes or 4001 in zoho_codes or http_status == 404):
         return TicketNotFound("No ticket with that id exists in Zoho")
+    if operation in PER_TICKET and (4007 in zoho_codes or http_status == 404):
+        # The id is in the path: "invalid URL" is that request being unknown.
+        return TicketNotFound("No ticket with that id exists in Zoho")
     if 4015 in zoho_codes or http_status == 429:
         return ZohoRateLimited("Zoho is rate-limiting API calls; retry later", retry_after=5)
     if any(c in PERMISSION_CODES for c in zoho_codes) or http_status == 403:
         return ZohoAuthFailed("Zoho refused the gateway's permissions for this operation", zoho_codes=zoho_codes)
     rejected = [m for m in messages if m.get("status_code") in CLIENT_VALUE_CODES]
-    if rejected and operation == "create":
+    if rejected and operation in WRITES:
         fields: dict[str, list[str]] = {}
         for m in rejected:
             field = _text(m.get("field")) or "_ticket"
@@ -119,11 +144,11 @@ def _failure(http_status: int, messages: list[Mapping[str, Any]], operation: Ope
             fields=fields,
             zoho_codes=zoho_codes,
         )
-    if operation == "create" and (http_status >= 500 or INTERNAL_ERROR_CODE in zoho_codes):
-        # A 5xx (or SDP's "internal error") after the create was sent says nothing about whether the ticket
-        # was stored before the failure: a proxy's 502/504, or SDP failing after its commit.
+    if operation in ADDING and (http_status >= 500 or INTERNAL_ERROR_CODE in zoho_codes):
+        # A 5xx (or SDP's "internal error") after the write was sent says nothing about whether it was
+        # stored before the failure: a proxy's 502/504, or SDP failing after its commit.
         return ZohoOutcomeUnknown(
-            f"Zoho failed with a server error after the ticket was sent: {UNKNOWN_OUTCOME}",
+            f"Zoho failed with a server error after the call was sent: {UNKNOWN_OUTCOMES[operation]}",
             upstream_status=http_status,
             zoho_codes=zoho_codes,
         )
@@ -140,13 +165,15 @@ def judge(http_status: int, body: bytes, operation: Operation, retry_after: str 
     ``ZohoUnavailable`` (503): nothing was done, retry later; ``ZohoAuthFailed`` (403, 4002);
     ``ZohoBadResponse`` (a refusal we cannot attribute to a value: Zoho will refuse it again).
 
-    Reads (``get``, ``list``): ``TicketNotFound`` (4007 or 404 on a get), ``ZohoUnavailable`` on 504 too,
-    ``ZohoBadResponse`` for anything unusable (not JSON, a 5xx, no envelope).
+    Calls on one request (``PER_TICKET``): ``TicketNotFound`` for 4007 or a 404 (and 4001 on a ``get``).
+    Reads and value-setting writes: ``ZohoUnavailable`` on 504 too, ``ZohoBadResponse`` for anything
+    unusable (not JSON, a 5xx, no envelope).
 
-    Creates: ``ZohoRejected`` (a client value refused), and ``ZohoOutcomeUnknown`` whenever the ticket may
-    have been stored: a 502 or 504 whatever the body (a proxy's), another 5xx other than 503 unless SDP's
-    envelope names a refusal (a value, a permission, the rate limit), SDP's 4004 "internal error", and a
-    2xx answer that cannot be read (not JSON, no envelope). A 4xx, 1xx or 3xx never stores a ticket.
+    Every write: ``ZohoRejected`` (a client value refused). Adding writes (``create``, ``note``, ``upload``):
+    ``ZohoOutcomeUnknown`` whenever the write may have been stored: a 502 or 504 whatever the body (a
+    proxy's), another 5xx other than 503 unless SDP's envelope names a refusal (a value, a permission, the
+    rate limit), SDP's 4004 "internal error", and a 2xx answer that cannot be read (not JSON, no envelope).
+    A 4xx, 1xx or 3xx never stores anything.
     """
     if http_status == 401:
         raise TokenRejected()
@@ -155,26 +182,26 @@ def judge(http_status: int, body: bytes, operation: Operation, retry_after: str 
         raise ZohoRateLimited(
             "Zoho is rate-limiting API calls; retry later", retry_after=parse_retry_after(retry_after, default=5)
         )
-    if http_status in PROXY_GAVE_UP and operation == "create":
-        # A proxy before SDP lost SDP's answer, or gave up waiting for it: SDP may have stored the ticket,
+    if http_status in PROXY_GAVE_UP and operation in ADDING:
+        # A proxy before SDP lost SDP's answer, or gave up waiting for it: SDP may have stored the write,
         # and the body is the proxy's, so it cannot say otherwise.
         raise ZohoOutcomeUnknown(
-            f"Zoho's front end answered {http_status} after the ticket was sent: {UNKNOWN_OUTCOME}",
+            f"Zoho's front end answered {http_status} after the call was sent: {UNKNOWN_OUTCOMES[operation]}",
             upstream_status=http_status,
         )
     if http_status in (503, 504):
         # Zoho (or a proxy before it) is overloaded or timed out: whatever the body says, retry later. A 503
         # is refused before any work is done, so it means the same for a create.
         raise ZohoUnavailable("Zoho is temporarily unavailable", retry_after=parse_retry_after(retry_after, default=5))
-    if operation == "create" and http_status == 408:
+    if operation in ADDING and http_status == 408:
         # A proxy's "request timeout": it never received the whole request, so it passed nothing on.
-        raise ZohoUnavailable("Zoho's proxy timed out receiving the ticket; nothing was created", retry_after=5)
+        raise ZohoUnavailable("Zoho's proxy timed out receiving the call; nothing was done", retry_after=5)
     if not isinstance(data, Mapping):
-        if http_status == 404 and operation == "get":
+        if http_status == 404 and operation in PER_TICKET:
             raise TicketNotFound("No ticket with that id exists in Zoho")
-        if operation == "create" and (200 <= http_status < 300 or http_status >= 500):
+        if operation in ADDING and (200 <= http_status < 300 or http_status >= 500):
             raise ZohoOutcomeUnknown(
-                f"Zoho answered the create with a body that is not JSON: {UNKNOWN_OUTCOME}",
+                f"Zoho answered with a body that is not JSON: {UNKNOWN_OUTCOMES[operation]}",
                 upstream_status=http_status,
             )
         raise ZohoBadResponse("Zoho answered with a body that is not JSON", upstream_status=http_status)
@@ -182,9 +209,10 @@ def judge(http_status: int, body: bytes, operation: Operation, retry_after: str 
     if _failed(entries) or http_status >= 300:
         raise _failure(http_status, _messages(entries), operation)
     if not entries:
-        if operation == "create":
+        if operation in ADDING:
             raise ZohoOutcomeUnknown(
-                f"Zoho answered the create without a response_status: {UNKNOWN_OUTCOME}", upstream_status=http_status
+                f"Zoho answered without a response_status: {UNKNOWN_OUTCOMES[operation]}",
+                upstream_status=http_status,
             )
         raise ZohoBadResponse("Zoho answered without a response_status", upstream_status=http_status)
     return dict(data)
@@ -227,6 +255,41 @@ def request_list(answer: Mapping[str, Any], row_count: int) -> tuple[list[Mappin
     if not isinstance(more, bool):
         more = len(entities) >= row_count
     return list(entities), more
+
+
+def entity_of(answer: Mapping[str, Any], *keys: str) -> Mapping[str, Any] | None:
+    """The entity under the first of ``keys`` that holds an object with an id, or None (a write's answer
+    need not echo what it changed)."""
+    for key in keys:
+        entity = answer.get(key)
+        if isinstance(entity, Mapping) and isinstance(entity.get("id"), (str, int)):
+            return entity
+    return None
+
+
+def entity_list(
+    answer: Mapping[str, Any], keys: tuple[str, ...], row_count: int
+) -> tuple[list[Mapping[str, Any]], bool]:
+    """The items of a judged list answer under the first of ``keys`` present, and whether more pages follow.
+
+    More follow when ``list_info.has_more_rows`` says so, else when the page is full (as :func:`request_list`).
+    No key at all is an empty list (SDP may leave out an empty list); anything but a list of objects is
+    ZohoBadResponse.
+    """
+    items: Any = []
+    for key in keys:
+        if key in answer:
+            items = answer[key]
+            break
+    if items is None:
+        items = []
+    if not isinstance(items, list) or not all(isinstance(item, Mapping) for item in items):
+        raise ZohoBadResponse(f"Zoho answered a list without a list of {keys[0]}")
+    info = answer.get("list_info")
+    more = info.get("has_more_rows") if isinstance(info, Mapping) else None
+    if not isinstance(more, bool):
+        more = len(items) >= row_count
+    return list(items), more
 
 
 def _name(value: Any) -> str | None:

@@ -9,6 +9,9 @@ from .transport import NoAnswer, NotSent, TransportError
 
 #: Statuses that say "not now" rather than "no": the same read may well succeed a moment later.
 RETRYABLE_STATUSES = frozenset({429, 502, 503, 504})
+#: Methods whose calls the gateway makes idempotent in effect: reads, and PUTs that set values (an update,
+#: a close) so that a second arrival leaves Zoho as the first did.
+IDEMPOTENT_METHODS = frozenset({"GET", "PUT"})
 
 
 def jitter(value: float) -> float:
@@ -36,11 +39,12 @@ class RetryPolicy:
         if isinstance(error, NotSent):
             # The connection was never made, so nothing reached Zoho: safe for every method, POST included.
             return True
-        if method != "GET":
-            # A POST that may have arrived is never re-sent: a second ticket is worse than an error.
+        if method not in IDEMPOTENT_METHODS:
+            # A POST that may have arrived is never re-sent: a second ticket, note or file is worse than an error.
             return False
         if isinstance(error, NoAnswer):
-            # Reads are idempotent; a time-out or a dropped connection on a GET is worth one more try.
+            # Reads and value-setting PUTs are idempotent: after a time-out or a dropped connection, one more
+            # try at worst sets the same values again.
             return True
         return status in RETRYABLE_STATUSES
 

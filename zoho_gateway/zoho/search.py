@@ -7,7 +7,8 @@ Field names and conditions are SDP's (ZOHO-API.md §1.5): ``{"field", "condition
 
 Assumed of SDP Cloud where the documents are silent (the sandbox behaves so; none verified against Zoho):
 
-- ``requester.email_id``, ``subject``, ``status.name`` and ``udf_fields.<udf>`` are searchable paths, and
+- ``requester.email_id``, ``subject``, ``status.name``, ``display_id`` and ``udf_fields.<udf>`` are searchable
+  paths (``created_time`` and ``last_updated_time`` sortable ones), and
   ``is`` compares the whole value (case may be ignored) with no wildcard characters;
 - ``created_time`` ``between`` takes two epoch-ms strings, both ends included, on Zoho's clock;
 - a list without ``filter_by`` covers every request the OAuth user may see, whatever its status;
@@ -31,6 +32,16 @@ SUBJECT = "subject"
 DESCRIPTION = "description"
 STATUS = "status.name"
 CREATED_TIME = "created_time"
+UPDATED_TIME = "last_updated_time"
+DISPLAY_ID = "display_id"
+
+#: The client's sort keys -> (SDP sort field, sort order).
+SORTS: dict[str, tuple[str, str]] = {
+    "created_at": (CREATED_TIME, "asc"),
+    "-created_at": (CREATED_TIME, "desc"),
+    "updated_at": (UPDATED_TIME, "asc"),
+    "-updated_at": (UPDATED_TIME, "desc"),
+}
 
 #: A UDF name as SDP spells it: ``udf_sline_1`` (single line), ``udf_char1`` (older builds), ``udf_long_2``.
 UDF_NAME = re.compile(r"^udf_[a-z]+_?[0-9]+$")
@@ -141,6 +152,53 @@ def for_listing(
     if text:
         criteria.append(any_of([criterion(SUBJECT, "contains", text), criterion(DESCRIPTION, "contains", text)]))
     return criteria
+
+
+def for_query(
+    *,
+    requester_email: str | None = None,
+    status: str | None = None,
+    subject_text: str | None = None,
+    display_id: str | None = None,
+) -> list[Criterion]:
+    """Criteria for a client's search (all ANDed): requester ``is``, status name ``is``, subject ``contains``
+    ``subject_text``, display id ``is``. Absent (None or empty) filters are left out; none gives no criteria."""
+    criteria: list[Criterion] = []
+    if requester_email:
+        criteria.append(criterion(REQUESTER_EMAIL, "is", requester_email))
+    if status:
+        criteria.append(criterion(STATUS, "is", status))
+    if subject_text:
+        criteria.append(criterion(SUBJECT, "contains", subject_text))
+    if display_id:
+        criteria.append(criterion(DISPLAY_ID, "is", display_id))
+    return criteria
+
+
+def page_of(criteria: Sequence[Criterion], *, page: int, per_page: int, sort: str) -> dict[str, Any]:
+    """The ``list_info`` of page ``page`` (from 1) of ``per_page`` rows (1..100), ordered by the client's
+    ``sort`` key (see ``SORTS``). ValueError for a page, size or key out of range."""
+    if page < 1:
+        raise ValueError("page counts from 1")
+    if sort not in SORTS:
+        raise ValueError(f"unknown sort key: {sort!r}")
+    sort_field, sort_order = SORTS[sort]
+    return list_info(
+        criteria,
+        start_index=(page - 1) * per_page + 1,
+        row_count=per_page,
+        sort_field=sort_field,
+        sort_order=sort_order,
+    )
+
+
+def paging(start_index: int, row_count: int = MAX_ROW_COUNT) -> dict[str, Any]:
+    """A ``list_info`` that only pages (for lists that are not requests: notes, attachments, pick lists)."""
+    if not 1 <= row_count <= MAX_ROW_COUNT:
+        raise ValueError(f"row_count must be 1..{MAX_ROW_COUNT}")
+    if start_index < 1:
+        raise ValueError("start_index counts from 1")
+    return {"row_count": row_count, "start_index": start_index}
 
 
 # ---- comparing what was sent with what Zoho stored -------------------------------------------------------------

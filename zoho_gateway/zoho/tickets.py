@@ -1,22 +1,37 @@
 """The ticket service: the one place that knows the order transform ▸ client ▸ parser.
 
-Views and policies call ``create``, ``get`` and ``find_created`` with the gateway's own types
-(``zoho.model``) and never see Zoho's field names. Every method raises only ``zoho_gateway.errors`` exceptions.
+Views and policies call it through :class:`.service.HelpdeskService` (``create``, ``get``, ``find_created``
+and the lifecycle: find, full view, update, notes, close, reopen, attachments, pick lists) with the
+gateway's own types (``zoho.model``) and never see Zoho's field names. Every method raises only
+``zoho_gateway.errors`` exceptions.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 from ..errors import TicketNotFound, ZohoBadResponse, ZohoRejected
-from . import search
+from . import entities, search
 from .client import ServiceDeskClient
-from .model import NewTicket, Ticket
+from .model import (
+    Attachment,
+    FullTicket,
+    NewTicket,
+    Note,
+    PickKind,
+    PickValue,
+    Ticket,
+    TicketChanges,
+    TicketPage,
+    TicketQuery,
+    Upload,
+)
 from .parser import simplify
-from .transform import to_input_data
+from .service import HelpdeskService
+from .transform import close_input_data, note_input_data, resolution_input_data, to_input_data, update_input_data
 
 log = logging.getLogger("zoho_gateway.zoho")
 
@@ -30,6 +45,14 @@ CLOCK_SKEW = 300.0
 #: Pages of ``search.MAX_ROW_COUNT`` read at most per search: a send matches one ticket, a few at worst;
 #: thousands of identical tickets within minutes is not a case to page through Zoho's rate limit for.
 MAX_PAGES = 10
+#: Pages read at most of a ticket's notes or attachments, or of a pick list: 5,000 items at 100 a page.
+#: Past that the list is cut (and a warning logged) rather than read at any cost.
+MAX_LIST_PAGES = 50
+
+#: SDP's field names in a refusal -> the client's, per call (the others are the same in both).
+NOTE_FIELDS = {"description": "text"}
+CLOSE_FIELDS = {"closure_comments": "comments", "closure_info": "comments", "content": "resolution"}
+UPLOAD_FIELDS = {"filename": "file"}
 
 #: Whether a row of the search results is the ticket sought.
 Check = Callable[[Mapping[str, Any]], bool]
@@ -41,6 +64,9 @@ class TicketService:
     ``ref_field`` names the SDP UDF (``udf_sline_1``) that holds the gateway's reference of each create,
     or None when the portal has none: then a create is found again by its content.
     """
+
+    #: Rows asked for per page of a ticket's notes or attachments and of pick lists (SDP's most).
+    list_page_size = search.MAX_ROW_COUNT
 
     def __init__(self, client: ServiceDeskClient, *, ref_field: str | None = None) -> None:
         if ref_field is not None:
@@ -124,6 +150,121 @@ class TicketService:
         )
         return found
 
+    # ---- the lifecycle (see HelpdeskService for the contract of each) ---------------------------------
+
+    def find(self, query: TicketQuery) -> TicketPage:
+        """One page of the tickets matching ``query``: one list call, its ``has_more_rows`` as ``has_more``."""
+        criteria = search.for_query(
+            requester_email=query.get("requester_email"),
+            status=query.get("status"),
+            subject_text=query.get("q"),
+            display_id=query.get("display_id"),
+        )
+        info = search.page_of(criteria, page=query["page"], per_page=query["per_page"], sort=query["sort"])
+        rows, more = self._client.list_requests(info)
+        return TicketPage(items=[entities.summary(row) for row in rows], has_more=more)
+
+    def get_full(self, ticket_id: str) -> FullTicket:
+        """The full view of ``ticket_id`` (one GET)."""
+        return entities.full_ticket(self._client.get_request(ticket_id))
+
+    def update(self, ticket_id: str, changes: TicketChanges) -> FullTicket:
+        """PUT the changed fields; the full view of the entity Zoho answers (read again if it answers none).
+
+        No changes: nothing is sent, the ticket is read. Retried like a read when no answer comes (it sets
+        values); ZohoTimeout when none came at all: the update may be applied, and sending it again is safe.
+        """
+        if not changes:
+            return self.get_full(ticket_id)
+        entity = self._client.update_request(ticket_id, update_input_data(changes))
+        return entities.full_ticket(entity if entity is not None else self._client.get_request(ticket_id))
+
+    def add_note(self, ticket_id: str, text: str, *, show_to_requester: bool = False) -> str:
+        """POST the note (sent once: never re-sent after it may have arrived); its id.
+
+        ZohoOutcomeUnknown when no answer came: look at :meth:`list_notes` before adding it again.
+        """
+        with _renamed(NOTE_FIELDS):
+            note = self._client.add_note(ticket_id, note_input_data(text, show_to_requester=show_to_requester))
+        return entities.note(note)["note_id"]
+
+    def list_notes(self, ticket_id: str) -> list[Note]:
+        """Every note of ``ticket_id``, as Zoho orders them, read 100 a page."""
+        return [entities.note(item) for item in self._children(ticket_id, "notes")]
+
+    def close(self, ticket_id: str, *, comments: str | None = None, resolution: str | None = None) -> FullTicket:
+        """Close ``ticket_id``: first its resolution (when given), then the close call with ``comments``.
+
+        The resolution goes first so that a portal whose closure rules ask for one can close, and so that
+        it is set on a ticket that is already closed too. When Zoho refuses the close, the ticket is read:
+        if it is closed (already, or by an earlier attempt whose answer was lost) that is success, and its
+        full view is returned; otherwise the refusal is raised (ZohoRejected for a value or closure rule,
+        ZohoBadResponse for another refusal). If the close fails after the resolution was set, the
+        resolution stays: sending the close again is safe.
+        """
+        if resolution is not None:
+            with _renamed(CLOSE_FIELDS):
+                self._client.set_resolution(ticket_id, resolution_input_data(resolution))
+        try:
+            with _renamed(CLOSE_FIELDS):
+                entity = self._client.close_request(ticket_id, close_input_data(comments))
+        except (ZohoRejected, ZohoBadResponse) as exc:
+            if not _refused(exc):
+                raise
+            current = self._client.get_request(ticket_id)
+            if not entities.is_closed(current):
+                raise
+            log.info("close of a closed ticket taken as done", extra={"ticket_id": ticket_id})
+            return entities.full_ticket(current)
+        if entity is None or (resolution is not None and not isinstance(entity.get("resolution"), Mapping)):
+            entity = self._client.get_request(ticket_id)  # the answer does not show all that was done
+        return entities.full_ticket(entity)
+
+    def reopen(self, ticket_id: str) -> FullTicket:
+        """Set the status to Open (an update: idempotent); the full view."""
+        return self.update(ticket_id, {"status": {"name": "Open"}})
+
+    def attach(self, ticket_id: str, uploads: Sequence[Upload]) -> list[Attachment]:
+        """Upload every file in one streamed multipart call (sent once); the attachments Zoho made.
+
+        No uploads: nothing is sent. ZohoOutcomeUnknown when no answer came: look at
+        :meth:`list_attachments` before sending the files again.
+        """
+        if not uploads:
+            return []
+        with _renamed(UPLOAD_FIELDS):
+            files = self._client.upload(ticket_id, uploads)
+        return [entities.attachment(item) for item in files]
+
+    def list_attachments(self, ticket_id: str) -> list[Attachment]:
+        """Every attachment of ``ticket_id``, read 100 a page."""
+        return [entities.attachment(item) for item in self._children(ticket_id, "attachments")]
+
+    def pick_values(self, kind: PickKind) -> list[PickValue]:
+        """Every value of the pick list, all pages (SDP serves 10 a page unless asked for more: 100 are)."""
+        values: list[PickValue] = []
+        for item in self._pages(lambda info: self._client.list_values(kind, info), kind):
+            value = entities.pick_value(item)
+            if value is not None:
+                values.append(value)
+        return values
+
+    def _children(self, ticket_id: str, kind: str) -> Iterator[Mapping[str, Any]]:
+        return self._pages(lambda info: self._client.list_children(ticket_id, kind, info), kind)
+
+    def _pages(
+        self, read: Callable[[dict[str, Any]], tuple[list[Mapping[str, Any]], bool]], what: str
+    ) -> Iterator[Mapping[str, Any]]:
+        """The items of every page ``read`` gives, up to ``MAX_LIST_PAGES`` pages."""
+        start = 1
+        for _ in range(MAX_LIST_PAGES):
+            items, more = read(search.paging(start, self.list_page_size))
+            yield from items
+            if not more or not items:
+                return
+            start += self.list_page_size
+        log.warning("list cut at its page limit", extra={"list": what, "pages": MAX_LIST_PAGES})
+
     def _search(self, criteria: list[search.Criterion], keep: Check) -> list[str]:
         """The ids of the tickets matching ``criteria`` that ``keep`` accepts, in creation order."""
         found: list[str] = []
@@ -161,6 +302,36 @@ class TicketService:
             except TicketNotFound:
                 return False  # deleted since the search listed it: it is not there to be the ticket
         return search.same_text(ticket["description"], description if isinstance(description, str) else "")
+
+
+class _renamed:
+    """Within it, a ZohoRejected names the client's fields (``{"description": "text"}``) instead of SDP's."""
+
+    def __init__(self, names: Mapping[str, str]) -> None:
+        self._names = names
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind: object, exc: BaseException | None, tb: object) -> None:
+        if isinstance(exc, ZohoRejected) and exc.fields:
+            fields: dict[str, list[str]] = {}
+            for name, messages in exc.fields.items():
+                fields.setdefault(self._names.get(name, name), []).extend(messages)
+            exc.fields = fields
+
+
+def _refused(exc: ZohoRejected | ZohoBadResponse) -> bool:
+    """Whether Zoho answered a refusal (a 4xx, or a value refused) rather than failing or answering nonsense."""
+    if isinstance(exc, ZohoRejected):
+        return True
+    status = exc.extra.get("upstream_status")
+    return isinstance(status, int) and 400 <= status < 500
+
+
+def _conforms(service: TicketService) -> HelpdeskService:
+    """Makes mypy check that TicketService implements the HelpdeskService protocol."""
+    return service
 
 
 def _blames(exc: ZohoRejected, field: str | None) -> bool:

@@ -18,6 +18,7 @@ import time
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from http.cookiejar import DefaultCookiePolicy
+from typing import Protocol
 from urllib.parse import urlsplit
 
 import requests
@@ -153,8 +154,54 @@ class Transport:
             raise NoAnswer(f"connection to {urlsplit(url).hostname} broke before an answer") from exc
         return Response(answer.status_code, content, answer.headers, time.perf_counter() - started)
 
+    def send_stream(
+        self,
+        method: str,
+        url: str,
+        *,
+        headers: Mapping[str, str],
+        body: Readable,
+        length: int,
+        timeout: float | None = None,
+    ) -> Response:
+        """Send one request whose body is read from ``body`` in chunks as it goes out (never held whole).
+
+        ``length`` (bytes ``body`` will give) is sent as ``Content-Length``. Failures map as for
+        :meth:`request`: ``NotSent`` only when no connection was made (``body`` then is unread),
+        ``NoAnswer`` once any of it may have left. Time-outs are the same ``(connect, read)`` pair; the read
+        time-out also bounds each wait to write a chunk.
+        """
+        started = time.perf_counter()
+        try:
+            prepared = requests.PreparedRequest()
+            prepared.prepare_method(method)
+            prepared.prepare_url(url, None)
+            prepared.prepare_headers({**self._default_headers, **headers, "Content-Length": str(length)})
+            # A body with ``read`` is handed to urllib3 as is, which sends it in blocks as it reads them.
+            prepared.body = body
+            prepared.prepare_auth(None, url)
+            answer = self._session.get_adapter(prepared.url or url).send(
+                prepared,
+                timeout=(self.connect_timeout, self.read_timeout if timeout is None else timeout),
+                verify=self._verify,
+                proxies=self._proxies_for(url),
+            )
+            content = answer.content
+        except requests.RequestException as exc:
+            exc.request = None
+            raise _mapped(exc, urlsplit(url).hostname or "?") from exc
+        except urllib3.exceptions.HTTPError as exc:
+            raise NoAnswer(f"connection to {urlsplit(url).hostname} broke before an answer") from exc
+        return Response(answer.status_code, content, answer.headers, time.perf_counter() - started)
+
     def close(self) -> None:
         self._session.close()
+
+
+class Readable(Protocol):
+    """A body :meth:`Transport.send_stream` reads from: ``read(size)`` gives at most ``size`` bytes, b"" at the end."""
+
+    def read(self, size: int = -1, /) -> bytes: ...
 
 
 #: Raised while a request is prepared or an adapter chosen: before any connection is attempted.
