@@ -253,6 +253,50 @@ class Servers:
         env = clean_env(SANDBOX_LATENCY_MS=str(latency_ms))
         return self._spawn("sandbox", argv, env, f"http://{HOST}:{port}", "/_sandbox/stats")
 
+    def gunicorn_app(
+        self,
+        name: str,
+        app: str,
+        *,
+        worker_class: str,
+        workers: int,
+        threads: int,
+        env: dict[str, str],
+        ready_path: str,
+    ) -> Service:
+        """``gunicorn APP`` (``module:factory(args)``) with no config file: gunicorn's defaults plus the worker
+        class, counts and keep-alive of the gateway's ``gunicorn.conf.py``; ready when ``ready_path`` answers 200."""
+        port = free_port()
+        conf = self.workdir / f"{name}.gunicorn.conf.py"
+        conf.write_text("# gunicorn's defaults plus the command line\n")
+        argv = [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            app,
+            "--config",
+            str(conf),
+            "--bind",
+            f"{HOST}:{port}",
+            "--worker-class",
+            worker_class,
+            "--workers",
+            str(workers),
+            "--threads",
+            str(threads),
+            "--worker-connections",
+            "1000",
+            "--keep-alive",
+            "5",
+            "--log-level",
+            "warning",
+        ]
+        service = self._spawn(name, argv, clean_env(**env), f"http://{HOST}:{port}", ready_path)
+        deadline = time.monotonic() + 30
+        while len(service.worker_pids()) < workers and time.monotonic() < deadline:
+            time.sleep(0.1)
+        return service
+
     def nginx(self, upstream: Service, *, keepalive: int = 64) -> Service:
         """nginx (one worker) as a plain reverse proxy to ``upstream``, with upstream keep-alive."""
         port = free_port()
