@@ -213,6 +213,13 @@ class ZohoOutcomeUnknown(ZohoTimeout):
     retry_after_header = False  # waiting changes nothing: only a person looking in Zoho can settle it
 
 
+class NotSupportedByService(GatewayError):
+    """The portal's helpdesk has no such operation (Zoho Desk has no list of priorities, for example)."""
+
+    status, code, summary = 501, "not_supported_by_service", "The portal's helpdesk does not support this operation"
+    meaning = "the portal's helpdesk (ServiceDesk Plus or Zoho Desk) has no such operation"
+
+
 # --- the table of them all ----------------------------------------------------------------
 
 
