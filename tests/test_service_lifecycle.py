@@ -35,7 +35,7 @@ UNKNOWN_ID = "123640000009999999"
 MIB = 1024 * 1024
 
 HTML_DESCRIPTION = (
-    '<div>Hello&nbsp;team,<br>the <b>printer</b> on floor 3 is <i>on fire</i>.</div>'
+    "<div>Hello&nbsp;team,<br>the <b>printer</b> on floor 3 is <i>on fire</i>.</div>"
     "<script>alert('x')</script><style>div{color:red}</style>"
     '<p>Steps &lt;tried&gt; &amp; failed:</p><ul><li>turned it off</li><li>called <a href="https://help.example.com/p">'
     "support</a></li></ul><img src=x onerror=alert(1) alt=photo><!-- internal note -->"
@@ -136,7 +136,7 @@ def test_find_pages_with_has_more_and_sorts(service: HelpdeskService, sandbox: S
 
 @pytest.mark.parametrize(
     "text",
-    ['"}],"row_count":1000,"x":[{"', "' OR 1=1 --", "%\\_*", "a\"b\\c", "<b>"],
+    ['"}],"row_count":1000,"x":[{"', "' OR 1=1 --", "%\\_*", 'a"b\\c', "<b>"],
 )
 def test_find_sends_client_text_as_data_never_as_query(text: str, service: HelpdeskService) -> None:
     plain = create(service, subject="Nothing special")
@@ -276,9 +276,7 @@ def test_notes_are_read_page_by_page(reused_gateway: ThreadedGateway, sandbox: S
         service.list_page_size = TicketService.list_page_size
 
 
-def test_a_note_whose_answer_was_lost_is_never_sent_again(
-    reused_gateway: ThreadedGateway, sandbox: Sandbox
-) -> None:
+def test_a_note_whose_answer_was_lost_is_never_sent_again(reused_gateway: ThreadedGateway, sandbox: Sandbox) -> None:
     service = service_of(reused_gateway)
     ticket_id = create(service)
     sandbox.fault(target="note", kind="reset_after_commit", times=1)
@@ -421,9 +419,7 @@ def test_a_10_mib_upload_is_streamed_not_held_in_memory(sandbox_process: str, tm
     assert peak < MIB, f"peak {peak / MIB:.2f} MiB while sending a 10 MiB file"
 
 
-def test_an_upload_whose_answer_was_lost_is_never_sent_again(
-    reused_gateway: ThreadedGateway, sandbox: Sandbox
-) -> None:
+def test_an_upload_whose_answer_was_lost_is_never_sent_again(reused_gateway: ThreadedGateway, sandbox: Sandbox) -> None:
     service = service_of(reused_gateway)
     ticket_id = create(service)
     sandbox.fault(target="upload", kind="reset_after_commit", times=1)

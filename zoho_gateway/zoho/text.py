@@ -20,8 +20,8 @@ from __future__ import annotations
 import html
 import re
 
-from bs4 import BeautifulSoup, Comment, Declaration, Doctype, ProcessingInstruction, Tag
-from bs4.element import NavigableString
+from bs4 import BeautifulSoup, CData, Comment, Declaration, Doctype, ProcessingInstruction, Tag
+from bs4.element import NavigableString, PageElement
 
 #: Elements whose content is not text for people (code, styling, embedded objects, document metadata).
 DROPPED = frozenset(
@@ -97,6 +97,8 @@ PARAGRAPHS = frozenset({"p", "h1", "h2", "h3", "h4", "h5", "h6", "blockquote", "
 #: Link addresses worth showing beside the link text.
 _SHOWN_SCHEMES = ("http://", "https://", "mailto:")
 
+# Strings a browser does not show: comments, CDATA (a bogus comment in HTML), doctypes, processing instructions.
+_HIDDEN = (Comment, CData, Declaration, Doctype, ProcessingInstruction)
 # What marks a string as HTML: a tag (opening, closing, comment, doctype) or a character reference.
 _LOOKS_HTML = re.compile(r"<[A-Za-z!/?]|&(#\d+|#[xX][0-9A-Fa-f]+|[A-Za-z][A-Za-z0-9]*);")
 # Control characters other than tab and line feed: nothing a reader can see.
@@ -130,43 +132,54 @@ def plain_text(value: str | None) -> str | None:
 
 
 def _from_html(value: str) -> str:
+    """Walk the parsed tree depth first, without changing it (bs4's tree edits cost time per sibling) and
+    without recursion (nesting depth is the sender's choice), collecting text and break markers."""
     soup = BeautifulSoup(value, "html.parser")
-    for node in soup.find_all(string=lambda s: isinstance(s, (Comment, Declaration, Doctype, ProcessingInstruction))):
-        node.extract()
-    for tag in soup.find_all(DROPPED):
-        tag.decompose()
-    # Whitespace in the source is layout, not content (outside <pre>): collapse it before adding our breaks.
-    for string in soup.find_all(string=True):
-        if isinstance(string, NavigableString) and string.find_parent("pre") is None:
-            string.replace_with(_SPACES.sub(" ", str(string)))
-    for tag in soup.find_all(True):
-        if not isinstance(tag, Tag) or tag.parent is None:
-            continue
-        name = tag.name
-        if name == "br":
-            tag.replace_with("\n")  # a real line break: kept even beside a block's edge
-        elif name == "img":
-            alt = str(tag.get("alt") or "").strip()
-            tag.replace_with(f"[{alt}]" if alt else "")
-        elif name == "a":
-            _show_link(tag)
-        elif name in ("td", "th"):
-            tag.insert_after(" \t ")
-        elif name in BLOCKS:
-            mark = _PARAGRAPH if name in PARAGRAPHS else _LINE
-            tag.insert_before(mark)
-            if name == "li":
-                tag.insert(0, "- ")
-            tag.insert_after(mark)  # edges that meet (</div><div>) merge into one break in _tidy
-    return _tidy(soup.get_text())
+    out: list[str] = []
+    in_pre = 0
+    # (node, None) enters a node; (tag, index into out where it began) leaves a tag.
+    stack: list[tuple[PageElement, int | None]] = [(soup, None)]
+    while stack:
+        node, began = stack.pop()
+        if began is not None and isinstance(node, Tag):
+            in_pre -= node.name == "pre"
+            _leave(node, began, out)
+        elif isinstance(node, NavigableString):
+            if not isinstance(node, _HIDDEN):
+                # Whitespace in the source is layout, not content (outside <pre>).
+                out.append(str(node) if in_pre else _SPACES.sub(" ", str(node)))
+        elif isinstance(node, Tag) and node.name not in DROPPED:
+            name = node.name
+            if name == "br":
+                out.append("\n")  # a real line break: kept even beside a block's edge
+                continue
+            if name == "img":
+                alt = str(node.get("alt") or "").strip()
+                out.append(f"[{alt}]" if alt else "")
+                continue
+            if name in BLOCKS:
+                out.append(_PARAGRAPH if name in PARAGRAPHS else _LINE)
+                if name == "li":
+                    out.append("- ")
+            in_pre += name == "pre"
+            stack.append((node, len(out)))
+            stack.extend((child, None) for child in reversed(node.contents))
+    return _tidy("".join(out))
 
 
-def _show_link(tag: Tag) -> None:
-    """Append the address to a link's text when it says more than the text (not for ``javascript:`` etc.)."""
-    href = str(tag.get("href") or "").strip()
-    text = tag.get_text().strip()
-    if href.lower().startswith(_SHOWN_SCHEMES) and href not in text and href.removeprefix("mailto:") != text:
-        tag.append(f" ({href})")
+def _leave(tag: Tag, began: int, out: list[str]) -> None:
+    """What follows a tag's content: a block's end, a cell's gap, a link's address."""
+    name = tag.name
+    if name in BLOCKS:
+        out.append(_PARAGRAPH if name in PARAGRAPHS else _LINE)  # meeting edges merge into one break in _tidy
+    elif name in ("td", "th"):
+        out.append(" \t ")
+    elif name == "a":
+        # The address beside the link text when it says more than the text (never javascript: and the like).
+        href = str(tag.get("href") or "").strip()
+        text = "".join(out[began:]).strip()
+        if href.lower().startswith(_SHOWN_SCHEMES) and href not in text and href.removeprefix("mailto:") != text:
+            out.append(f" ({href})")
 
 
 def _tidy(text: str) -> str:
