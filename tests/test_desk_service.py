@@ -417,3 +417,13 @@ def test_every_call_is_observed(desk: Desk) -> None:
     desk.service.create(new_ticket())
     assert [operation for operation, _ in desk.calls] == ["contacts", "contact_create", "create"]
     assert [outcome for _, outcome in desk.calls] == ["204", "200", "200"]  # no contact yet: the search is empty
+
+
+def test_a_contact_created_meanwhile_is_found_again(desk: Desk) -> None:
+    first, _ = desk.service.create(new_ticket())
+    # The next search misses the contact (as when another call creates it between our search and our create):
+    # Desk refuses the create as a duplicate, and the search is made again.
+    desk.fault(target="contacts", kind="status", status=204, times=1)
+    second, _ = desk.service.create(new_ticket(subject="Second"))
+    assert desk.stored(second)["contactId"] == desk.stored(first)["contactId"]
+    assert desk.stats()["contacts_created"] == 1

@@ -43,6 +43,7 @@ from ..service import HelpdeskService
 from ..transport import Transport
 from . import wire
 from .client import CallObserver, DeskClient, TokenSource
+from .judge import Operation
 
 log = logging.getLogger("zoho_gateway.zoho")
 
@@ -368,7 +369,7 @@ class DeskService:
             fields={"department": [f"no department named {department['name']!r}"]},
         )
 
-    def _children(self, ticket_id: str, kind: str, operation: Any, sort: str) -> Iterator[Mapping[str, Any]]:
+    def _children(self, ticket_id: str, kind: str, operation: Operation, sort: str) -> Iterator[Mapping[str, Any]]:
         """The items of every page of ``/tickets/{id}/<kind>``, up to ``MAX_LIST_PAGES`` pages."""
         for page in range(MAX_LIST_PAGES):
             params: dict[str, str | int] = {"from": page * PAGE, "limit": PAGE, "sortBy": sort}
