@@ -351,10 +351,16 @@ class DeskService:
         return None
 
     def _departments(self) -> list[Mapping[str, Any]]:
-        return wire.rows(
-            self._client.call("GET", self._client.url("departments", params={"from": 0, "limit": PAGE}), "meta"),
-            "departments",
-        )
+        """Every department, 100 a page (up to ``MAX_LIST_PAGES`` pages)."""
+        found: list[Mapping[str, Any]] = []
+        for page in range(MAX_LIST_PAGES):
+            url = self._client.url("departments", params={"from": page * PAGE, "limit": PAGE})
+            items = wire.rows(self._client.call("GET", url, "meta"), "departments")
+            found.extend(items)
+            if len(items) < PAGE:
+                return found
+        log.warning("list cut at its page limit", extra={"list": "departments", "pages": MAX_LIST_PAGES})
+        return found
 
     def _department_for(self, department: NameRef | None) -> str:
         """The portal's default department, or the id of the one named (ZohoRejected ``department`` if none)."""
