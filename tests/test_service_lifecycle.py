@@ -24,6 +24,7 @@ from zoho_gateway.errors import (
     TicketNotFound,
     ZohoOutcomeUnknown,
     ZohoRejected,
+    ZohoTimeout,
     ZohoUnavailable,
 )
 from zoho_gateway.zoho.model import FullTicket, NewTicket, TicketQuery, Upload
@@ -234,6 +235,21 @@ def test_update_whose_answer_was_lost_is_sent_again_and_succeeds(
     after = service.update(ticket_id, {"subject": "Sent twice, applied the same"})
     assert after["subject"] == "Sent twice, applied the same"
     assert calls(sandbox, "update") == 2
+
+
+def test_an_update_that_never_got_an_answer_is_a_timeout_safe_to_send_again(
+    reused_gateway: ThreadedGateway, sandbox: Sandbox
+) -> None:
+    service = service_of(reused_gateway)
+    ticket_id = create(service)
+    sandbox.fault(target="update", kind="hang_after_commit", seconds=3, times=2)
+    with pytest.raises(ZohoTimeout) as info:
+        service.update(ticket_id, {"subject": "Applied, answer lost"})
+    assert not isinstance(info.value, ZohoOutcomeUnknown)  # setting values again is harmless
+    assert info.value.retry_after is not None
+    assert calls(sandbox, "update") == 2
+    sandbox.clear_faults()
+    assert service.update(ticket_id, {"subject": "Applied, answer lost"})["subject"] == "Applied, answer lost"
 
 
 def test_reopen_sets_open(service: HelpdeskService) -> None:

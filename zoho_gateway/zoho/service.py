@@ -18,6 +18,9 @@ Errors every method may raise (as for ``create``/``get``):
 Per-ticket methods raise ``TicketNotFound`` (404) for an id Zoho does not know. Writes raise
 ``ZohoRejected`` (422, ``fields`` keyed by the client's field names where Zoho names one) for a value
 Zoho refuses. Ticket ids and texts are validated by the caller (ids: 1-20 digits).
+
+Texts are plain text both ways: what a client writes reads back the same (a text that would read as HTML
+is escaped for Zoho), and Zoho's HTML is read as readable plain text with no markup left.
 """
 
 from __future__ import annotations
@@ -75,30 +78,36 @@ class HelpdeskService(Protocol):
     def update(self, ticket_id: str, changes: TicketChanges) -> FullTicket:
         """Apply ``changes`` (only the fields given) and return the full view after them.
 
-        Idempotent in effect: a re-send sets the same values. Raises TicketNotFound, ZohoRejected
-        (an unknown priority, category, department or status name; a subject or description refused).
+        Idempotent in effect: a re-send sets the same values, so a call without an answer is re-sent, and
+        ends in ZohoTimeout (safe to send again) if none comes. No changes: the ticket is read, nothing
+        sent. Raises TicketNotFound, ZohoRejected (an unknown priority, category, department or status
+        name; a subject or description refused).
         """
         ...
 
     def add_note(self, ticket_id: str, text: str, *, show_to_requester: bool = False) -> str:
         """Add a note of plain ``text`` to ``ticket_id``; the new note's id.
 
-        NOT idempotent: never re-sent once it may have arrived (ZohoOutcomeUnknown when no answer came).
-        Raises TicketNotFound, ZohoRejected.
+        NOT idempotent: never re-sent once it may have arrived (ZohoOutcomeUnknown when no answer came:
+        look at :meth:`list_notes` before adding it again). Raises TicketNotFound, ZohoRejected (``fields``
+        naming ``text``).
         """
         ...
 
     def list_notes(self, ticket_id: str) -> list[Note]:
-        """The notes of ``ticket_id``, oldest first, texts as plain text. Raises TicketNotFound."""
+        """The notes of ``ticket_id`` in the helpdesk's order (oldest first in the sandbox), texts as plain
+        text. Raises TicketNotFound."""
         ...
 
     def close(self, ticket_id: str, *, comments: str | None = None, resolution: str | None = None) -> FullTicket:
         """Close ``ticket_id`` and return the full view after it.
 
         ``resolution``, when given, becomes the ticket's resolution text (so ``technician_comments`` and
-        ``resolution`` show it), also on a ticket that is already closed. ``comments`` are the closure
-        comments. Closing a closed ticket is not an error: the full view is returned. Idempotent in
-        effect. Raises TicketNotFound, ZohoRejected (for example a closure rule of the portal).
+        ``resolution`` show it), also on a ticket that is already closed; it is set before the close, and
+        stays set if the close then fails. ``comments`` are the closure comments (not stored when the
+        ticket was closed already). Closing a closed ticket is not an error: the full view is returned.
+        Idempotent in effect. Raises TicketNotFound, ZohoRejected (for example a closure rule of the portal,
+        ``fields`` naming ``comments`` or ``resolution``).
         """
         ...
 
@@ -109,10 +118,13 @@ class HelpdeskService(Protocol):
     def attach(self, ticket_id: str, uploads: Sequence[Upload]) -> list[Attachment]:
         """Attach ``uploads`` to ``ticket_id`` in one call; the attachments made, one per upload, in order.
 
-        Each file is streamed from its ``stream`` in chunks, never read whole into memory. Raises as a
-        whole: after an error no attachment of this call is known to exist. NOT idempotent: an upload that
-        may have arrived is never re-sent (ZohoOutcomeUnknown: some or all files may then be attached).
-        Raises TicketNotFound, ZohoRejected (a file Zoho refuses).
+        Each file is streamed from its ``stream`` in chunks, never read whole into memory; streams are read
+        from where they stand and not closed. Raises as a whole: after an error no attachment of this call
+        is known to exist. NOT idempotent: an upload that may have arrived is never re-sent
+        (ZohoOutcomeUnknown: some or all files may then be attached; list them before sending again). It is
+        re-sent only when nothing was done (no connection made, an expired token), and only if every stream
+        can seek back; otherwise ZohoUnavailable. No uploads: nothing is sent, ``[]``. Raises
+        TicketNotFound, ZohoRejected (a file Zoho refuses, ``fields`` naming ``file``).
         """
         ...
 
