@@ -61,6 +61,13 @@ def stats() -> Response:
     return wire.json_response(body)
 
 
+@bp.post("/stats/peaks")
+def reset_peaks() -> Response:
+    """Start the in-flight peaks (``create_in_flight_peak``) again from the calls in flight now, so that a
+    phase of a run can be measured on its own; answers the peaks as they were."""
+    return wire.json_response({"peaks": current_portal().counters.reset_peaks()})
+
+
 @bp.post("/reset")
 def reset() -> Response:
     """``/_sandbox/reset``: forget everything, remove portals declared since the start, restore settings.

@@ -66,8 +66,14 @@ def input_data() -> str | None:
 
 @bp.post("/requests")
 def create_request(portal: str | None = None) -> Response:
-    """Add a request; answers ``create_http_status`` (201 by default) with the full stored entity."""
+    """Add a request; answers ``create_http_status`` (201 by default) with the full stored entity. The call
+    counts in ``create_in_flight`` (and its peak) from its arrival to its answer or lost answer."""
     world = current_portal("sdp")
+    with world.counters.in_flight("create"):
+        return _create_request(world)
+
+
+def _create_request(world: Portal) -> Response:
     answer, fault = begin(world, "create")
     if answer is not None:
         return answer

@@ -18,7 +18,8 @@ import re
 import threading
 import time
 import zlib
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -59,6 +60,9 @@ API_COUNTERS = (
     "contacts_created",
 )
 COUNTERS = (*TOKEN_COUNTERS, *API_COUNTERS, "faults_fired")
+# Operations whose calls in flight are gauged: ``<operation>_in_flight`` now and ``<operation>_in_flight_peak``,
+# the most at once since the start, a reset or ``POST /_sandbox/stats/peaks``.
+GAUGED_OPERATIONS = ("create",)
 
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}$")
 
@@ -185,12 +189,37 @@ class Counters:
         self._values: dict[str, int] = dict.fromkeys(COUNTERS, 0)
         self._last_headers: dict[str, str | None] = {}
         self._accept_seen: dict[str, int] = {}
+        self._in_flight: dict[str, int] = dict.fromkeys(GAUGED_OPERATIONS, 0)
+        self._peak: dict[str, int] = dict.fromkeys(GAUGED_OPERATIONS, 0)
 
     def clear(self) -> None:
+        """Zero the counters. Calls in flight are a fact, not a count: they stay, and the peaks start from them."""
         with self._lock:
             self._values = dict.fromkeys(COUNTERS, 0)
             self._last_headers = {}
             self._accept_seen = {}
+            self._peak = dict(self._in_flight)
+
+    @contextmanager
+    def in_flight(self, operation: str) -> Iterator[None]:
+        """Count a call of ``operation`` as in flight for the ``with`` block (its whole handling: latency,
+        faults, the commit, a hang after the commit), raising the peak when it is the most at once."""
+        with self._lock:
+            now = self._in_flight.get(operation, 0) + 1
+            self._in_flight[operation] = now
+            self._peak[operation] = max(self._peak.get(operation, 0), now)
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._in_flight[operation] -= 1
+
+    def reset_peaks(self) -> dict[str, int]:
+        """Start every peak again from the calls in flight now; returns the peaks as they were."""
+        with self._lock:
+            before = dict(self._peak)
+            self._peak = dict(self._in_flight)
+            return before
 
     def bump(self, *names: str) -> None:
         with self._lock:
@@ -211,6 +240,9 @@ class Counters:
             snapshot: dict[str, Any] = dict(self._values)
             snapshot["last_headers"] = dict(self._last_headers)
             snapshot["accept_seen"] = dict(self._accept_seen)
+            for operation, count in self._in_flight.items():
+                snapshot[f"{operation}_in_flight"] = count
+                snapshot[f"{operation}_in_flight_peak"] = self._peak.get(operation, count)
             return snapshot
 
 

@@ -180,8 +180,14 @@ def _contact_for_locked(portal: Portal, new: NewContact) -> Entity:
 
 @bp.post("/tickets")
 def create_ticket() -> Response:
-    """Create a ticket (JSON): subject, departmentId and contactId (or a ``contact`` object) required."""
+    """Create a ticket (JSON): subject, departmentId and contactId (or a ``contact`` object) required. The
+    call counts in ``create_in_flight`` (and its peak) from its arrival to its answer."""
     portal = current_portal("desk")
+    with portal.counters.in_flight("create"):
+        return _create_ticket(portal)
+
+
+def _create_ticket(portal: Portal) -> Response:
     answer, fault = begin(portal, "create")
     if answer is not None:
         return answer
