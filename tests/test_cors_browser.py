@@ -28,8 +28,10 @@ from tests.servers import QuietHTTPHandler, Sandbox, Starter, ThreadedGateway, s
 pytestmark = pytest.mark.usefixtures("no_secrets_in_logs")
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-ALLOW_HEADERS = {"authorization", "content-type", "idempotency-key", "x-request-id"}
-EXPOSE_HEADERS = {"x-request-id", "retry-after", "idempotent-replayed"}
+#: Headers a page sends: ``Prefer: respond-async`` on a create (issue 10), ``If-Match`` on an update.
+ALLOW_HEADERS = {"authorization", "content-type", "idempotency-key", "x-request-id", "prefer", "if-match"}
+#: Headers a page reads: a 201's or 202's ``Location`` and ``Preference-Applied`` among them.
+EXPOSE_HEADERS = {"x-request-id", "retry-after", "idempotent-replayed", "location", "preference-applied"}
 
 
 class PageServer:
@@ -192,7 +194,7 @@ def test_preflight_and_exposed_headers_for_exact_origins_only(make_gateway: Star
     gateway = make_gateway(GATEWAY_API_KEYS=keys_env("browser"), GATEWAY_CORS_ORIGINS=",".join([allowed, *others]))
     preflight = {
         "Access-Control-Request-Method": "POST",
-        "Access-Control-Request-Headers": "authorization, content-type, idempotency-key, x-request-id",
+        "Access-Control-Request-Headers": ", ".join(sorted(ALLOW_HEADERS)),
     }
     answer = requests.options(f"{gateway.url}/requests", headers={"Origin": allowed, **preflight}, timeout=10)
     assert answer.status_code in (200, 204), answer.text
@@ -201,6 +203,13 @@ def test_preflight_and_exposed_headers_for_exact_origins_only(make_gateway: Star
     assert "post" in header_set(answer.headers.get("Access-Control-Allow-Methods")), answer.headers
     assert answer.headers.get("Access-Control-Allow-Credentials") != "true"
     assert "origin" in header_set(answer.headers.get("Vary"))
+    # An update of a ticket: PATCH with If-Match.
+    patch = {"Access-Control-Request-Method": "PATCH", "Access-Control-Request-Headers": "authorization, if-match"}
+    answer = requests.options(f"{gateway.url}/requests/42", headers={"Origin": allowed, **patch}, timeout=10)
+    assert answer.status_code in (200, 204), answer.text
+    assert answer.headers["Access-Control-Allow-Origin"] == allowed
+    assert "patch" in header_set(answer.headers.get("Access-Control-Allow-Methods")), answer.headers
+    assert header_set(answer.headers.get("Access-Control-Allow-Headers")) >= {"authorization", "if-match"}
 
     for origin in others:
         also = requests.options(f"{gateway.url}/requests", headers={"Origin": origin, **preflight}, timeout=10)

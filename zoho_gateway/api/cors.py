@@ -9,13 +9,24 @@ from flask import Flask
 from flask_cors import CORS
 
 #: What a browser page may send beyond the simple headers.
-ALLOWED_HEADERS = ["Authorization", "Content-Type", "Idempotency-Key", "X-Request-ID", "X-API-Key", "If-None-Match"]
+ALLOWED_HEADERS = [
+    "Authorization",
+    "Content-Type",
+    "Idempotency-Key",
+    "X-Request-ID",
+    "X-API-Key",
+    "If-None-Match",
+    "If-Match",
+    "Prefer",
+]
 #: What a page's script may read from our answers.
 EXPOSED_HEADERS = [
     "X-Request-ID",
     "Retry-After",
     "Idempotent-Replayed",
     "ETag",
+    "Location",
+    "Preference-Applied",
     "RateLimit-Limit",
     "RateLimit-Remaining",
     "RateLimit-Reset",
@@ -32,7 +43,7 @@ def init_app(app: Flask, origins: Sequence[str]) -> None:
         # flask-cors reads an origin holding regex characters (an IPv6 "[::1]") as an unanchored regex:
         # escape and anchor each one so that only the exact origin matches.
         origins=[re.compile(re.escape(origin) + r"\Z", re.IGNORECASE) for origin in origins],
-        methods=["GET", "POST", "OPTIONS"],
+        methods=["GET", "POST", "PATCH", "OPTIONS"],
         allow_headers=ALLOWED_HEADERS,
         expose_headers=EXPOSED_HEADERS,
         supports_credentials=False,
