@@ -2,8 +2,10 @@
 
 In sandbox mode (``--sandbox``, ``GATEWAY_SANDBOX=1``, or no Zoho credential in the environment or
 ``.env``) it also starts the built-in Zoho simulator in this process, on ``SANDBOX_PORT`` (8001), with its
-tickets and tokens kept in ``var/sandbox-world.json`` across restarts. ``cli_app`` is the same decision
-for the ``./dev zoho ...`` commands, so that they reach this simulator and this state.
+tickets and tokens kept in ``var/sandbox-world.json`` across restarts. The deliverers of queued creates
+start with the server, so that a backlog left by a previous run is delivered without waiting for a request.
+``cli_app`` is the same decision for the ``./dev zoho ...`` commands, so that they reach this simulator and
+this state.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from flask import Flask
 
 from zoho_gateway import ConfigError, create_app
 from zoho_gateway.config import Config, development_env
+from zoho_gateway.gateway import Gateway
 
 #: Where ``./dev run``'s simulator keeps its world unless SANDBOX_STATE_FILE says otherwise.
 SANDBOX_WORLD_FILE = "var/sandbox-world.json"
@@ -64,9 +67,13 @@ def main(argv: list[str] | None = None) -> int:
         app = create_app(env, sandbox=sandbox)
     except ConfigError as exc:
         raise _fail(str(exc)) from None
-    config: Config = app.extensions["zoho_gateway"].config
+    gateway: Gateway = app.extensions["zoho_gateway"]
+    config = gateway.config
     if sandbox:
         _start_simulator(config, env)
+    # At boot, as gunicorn's post_worker_init does in each worker (this server forks nothing): after the
+    # simulator, which they may call at once.
+    gateway.delivery.start()
     base = f"http://{config.host}:{config.port}"
     auth = "" if config.anonymous else " -H 'Authorization: Bearer <your key>'"
     print(
@@ -77,7 +84,12 @@ def main(argv: list[str] | None = None) -> int:
         f"  curl -s {base}/requests/<zoho_ticket_id>{auth}",
         file=sys.stderr,
     )
-    app.run(host=config.host, port=config.port, threaded=True, use_reloader=False)
+    try:
+        app.run(host=config.host, port=config.port, threaded=True, use_reloader=False)
+    finally:
+        # As gunicorn's worker_exit: let a deliverer finish the item in hand (briefly); an unfinished send
+        # is searched for by the next holder.
+        gateway.delivery.stop(wait=2.0)
     return 0
 
 

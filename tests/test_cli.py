@@ -19,8 +19,9 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 import requests
 
-from tests.helpers import TICKET, free_port
+from tests.helpers import TICKET, base_env, free_port, wait_for
 from tests.servers import REPO, Sandbox, wait_healthy
+from zoho_gateway.config import SANDBOX_STATE_URL
 
 #: Prefixes of the variables that could steer the gateway or the sandbox: none leak in from the test runner.
 SCRUBBED = ("ZOHO_", "GATEWAY_", "SANDBOX_", "PROMETHEUS_", "FLASK_", "HOST", "PORT")
@@ -118,6 +119,39 @@ def test_the_cli_uses_the_simulator_and_the_state_of_dev_run(dev_run: tuple[str,
     forgotten = zoho("token", "forget", **same)
     assert forgotten.returncode == 0, forgotten.stderr[-2000:]
     assert token_status(zoho, **same)["token_held"] is False
+
+
+def test_dev_run_delivers_a_backlog_at_boot_before_any_request(tmp_path: Path) -> None:
+    """A create a previous run queued is delivered as soon as ``./dev run`` starts: its deliverers start at boot,
+    not on the first request (the test asks only the simulator, never the gateway)."""
+    from zoho_gateway import create_app
+
+    port, simulator = free_port(), free_port()
+    simulator_url = f"http://127.0.0.1:{simulator}"
+    # The previous run, without deliverers: the create waits in sandbox mode's state file.
+    state_url = SANDBOX_STATE_URL.replace("sqlite:///", f"sqlite:///{tmp_path}/")
+    previous = create_app(base_env(simulator_url, GATEWAY_STATE_URL=state_url, GATEWAY_DELIVERERS="0"))
+    queued = previous.test_client().post("/requests", json=TICKET, headers={"Prefer": "respond-async, wait=0"})
+    assert queued.status_code == 202, queued.text
+    previous.extensions["zoho_gateway"].close()
+
+    def tickets() -> int:
+        try:
+            count = requests.get(f"{simulator_url}/_sandbox/tickets/count", timeout=1).json()["count"]
+        except requests.RequestException:
+            return -1  # the simulator is not up yet
+        assert isinstance(count, int)
+        return count
+
+    env = scrubbed_env(tmp_path, PORT=str(port), SANDBOX_PORT=str(simulator))
+    with open(tmp_path / "dev-run.stderr", "wb") as log:
+        proc = subprocess.Popen([sys.executable, str(REPO / "app.py")], cwd=tmp_path, env=env, stdout=log, stderr=log)
+        try:
+            wait_for(lambda: tickets() == 1, timeout=20)
+        finally:
+            proc.terminate()
+            proc.wait(timeout=10)
+    assert "deliverers started" in (tmp_path / "gateway.log").read_text()
 
 
 def test_exchange_code_turns_a_sandbox_code_into_the_refresh_token(sandbox: Sandbox, zoho: Run) -> None:

@@ -264,6 +264,7 @@ def get_ticket(ticket_id: str) -> Response:
 
 @bp.before_app_request
 def _start_deliverers() -> None:
-    """Start this process's deliverers on its first request (the development server, tests); gunicorn
-    workers start theirs at once (gunicorn.conf.py's ``post_worker_init``). A no-op once started."""
+    """Start this process's deliverers on its first request, where nothing started them at boot (tests'
+    in-process servers, a WSGI server without a post-fork hook); gunicorn workers (gunicorn.conf.py's
+    ``post_worker_init``) and ``./dev run`` (app.py) start theirs at once. A no-op once started."""
     current_gateway().delivery.start()
