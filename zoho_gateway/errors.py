@@ -203,14 +203,19 @@ class ZohoTimeout(GatewayError):
 
 
 class ZohoOutcomeUnknown(ZohoTimeout):
-    """A create was sent but no answer came: the ticket may or may not exist."""
+    """A write that adds something (a ticket, a note, files) was sent and no usable answer came: it may or may
+    not have been done. A create's is settled by the gateway: the create queue searches Zoho before any
+    re-send (policies/delivery.py), so a create is answered 201, or 202 with a ``request_ref``; this error
+    reaches a client for a note or an upload, or replayed from a create recorded before the create queue."""
 
-    code, summary = "zoho_outcome_unknown", "Zoho did not answer; the ticket may or may not have been created"
+    code, summary = "zoho_outcome_unknown", "Zoho did not answer; what was sent may or may not have been added"
     meaning = (
-        "a create was sent but Zoho never answered: the ticket may or may not exist; a re-send with the same "
-        "`Idempotency-Key` replays this answer"
+        "a note or files were sent but Zoho never answered: they may or may not have been added; list the "
+        "ticket's notes or attachments before sending them again (a re-send with the same `Idempotency-Key` "
+        "replays this answer). A create whose answer was lost is settled by the gateway, which searches Zoho "
+        "for it: you get `201`, or `202` with a `request_ref`"
     )
-    retry_after_header = False  # waiting changes nothing: only a person looking in Zoho can settle it
+    retry_after_header = False  # waiting changes nothing: a re-send could add it twice; look first
 
 
 class NotSupportedByService(GatewayError):

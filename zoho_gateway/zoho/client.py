@@ -266,12 +266,12 @@ class ServiceDeskClient:
         if isinstance(error, NoAnswer) and operation in ("note", "upload"):
             return ZohoOutcomeUnknown(f"Zoho did not answer: {UNKNOWN_OUTCOMES[operation]}")
         if isinstance(error, NoAnswer) and operation in ADDING:
-            # No Retry-After: a keyed re-send replays this very answer for the key's lifetime, and an unkeyed
-            # one may create a second ticket. Only a person who looks in Zoho can settle it.
+            # No Retry-After: a blind re-send may create a second ticket. The create queue settles it
+            # (policies/delivery.py): it searches Zoho and sends again only when Zoho holds no such ticket.
+            # This message is the pending item's ``last_error`` (GET /requests/<request_ref>) meanwhile.
             return ZohoOutcomeUnknown(
-                "Zoho did not answer, so the ticket may or may not exist. A re-send with the same "
-                "Idempotency-Key replays this answer. Have support look for the ticket (by subject and "
-                "requester) before creating it again under a new Idempotency-Key"
+                "Zoho did not answer, so the ticket may or may not exist; the gateway searches Zoho for it "
+                "before sending it again"
             )
         return ZohoTimeout("Zoho did not answer in time", retry_after=5)
 
