@@ -5,6 +5,7 @@ Fixtures live in conftest.py, the servers tests start in servers.py, the session
 - ports, polling, bursts of concurrent calls, Python scripts in a process of their own (``run_python``);
   where a shared SQLite or Redis backend lives (``spec_for``);
 - the gateway's client contract: ``TICKET``, ``post``/``get``/``create``, the error format (``assert_error``);
+  a create's outcome (``settled``, ``outbox_records``);
 - the sandbox's counters (``counters``, ``delta``);
 - API keys and the secrets no log may hold; gateway settings (``base_env``, ``production_env``);
 - speaking OAuth and SDP to the sandbox directly (``mint``, ``sdp_create``, ``sdp_get``, ``control``, ...).
@@ -31,7 +32,7 @@ import pytest
 import requests
 
 if TYPE_CHECKING:
-    from tests.servers import GunicornGateway, Sandbox
+    from tests.servers import GunicornGateway, Sandbox, ThreadedGateway
 
 T = TypeVar("T")
 
@@ -219,6 +220,31 @@ def keyed_post(
     if key is not None:
         sent["Idempotency-Key"] = key
     return post(target, body, sent, timeout=timeout)
+
+
+def keyed_get(
+    target: Served | str, path: str, client: str | None = "alice", *, timeout: float = 30.0
+) -> requests.Response:
+    """``GET <path>`` (``/requests/<request_ref>``, ``/readyz``, ...) as API client ``client`` (its ``bearer``
+    key; None: no key). Checks that the answer is never HTML."""
+    headers = bearer(client) if client is not None else {}
+    return check_never_html(requests.get(f"{url_of(target)}{path}", headers=headers, timeout=timeout))
+
+
+def settled(target: Served | str, ref: str, client: str | None = "alice", timeout: float = 40.0) -> requests.Response:
+    """Poll ``GET /requests/<ref>`` (a create's outcome) until it answers other than 202 (pending), or
+    ``timeout`` seconds pass; the last answer."""
+    give_up = time.monotonic() + timeout
+    while True:
+        answer = keyed_get(target, f"/requests/{ref}", client)
+        if answer.status_code != 202 or time.monotonic() > give_up:
+            return answer
+        time.sleep(0.1)
+
+
+def outbox_records(gateway: ThreadedGateway) -> list[dict[str, Any]]:
+    """Every create the gateway's outbox holds (its items' records, decoded), in the order they came."""
+    return [json.loads(item.record) for item in gateway.gateway.queue.list_items(limit=1000)]
 
 
 def error_code(answer: requests.Response) -> str:

@@ -28,14 +28,7 @@ from tests.helpers import (
 from tests.servers import GunicornStarter, Sandbox, Starter
 from zoho_gateway import ConfigError, create_app
 
-__all__ = ["TICKET", "_logs_hold_no_secrets", "bearer", "error_code", "keys_env", "wait_for_workers"]
-
-
-@pytest.fixture(autouse=True)
-def _logs_hold_no_secrets(no_secrets_in_logs: None) -> None:
-    """The log scan of conftest.py for every test here. Kept under this name for test_idempotency.py, which
-    imports it (and the helpers above) from here: once it opts in with ``pytestmark`` and imports from
-    tests.helpers, replace this with ``pytestmark = pytest.mark.usefixtures("no_secrets_in_logs")``."""
+pytestmark = pytest.mark.usefixtures("no_secrets_in_logs")
 
 
 # --- API keys -------------------------------------------------------------------------------------------
