@@ -38,6 +38,8 @@ class Outcome:
     inner_p50_ms: float | None = None
     #: Slow-clients scenarios only: connections held open, and one normal GET sent before wrk started
     #: (its HTTP status, None when it had no answer, and how long it took).
+    #: Gateway and nginx scenarios: the wrk connections each worker held halfway through the run, most first.
+    conns_per_worker: tuple[int, ...] = field(default=())
     slow_held: int | None = None
     probe_status: int | None = None
     probe_seconds: float | None = None
@@ -83,6 +85,8 @@ def combine(runs: Sequence[Outcome]) -> Outcome:
         sandbox_cpu_us=med([o.sandbox_cpu_us for o in runs]),
         proxy_cpu_us=med(proxy) if proxy else None,
         worker_rss_mb=tuple(max(values) for values in zip(*rss, strict=False)) if rss else (),
+        # The median round's spread (the round whose req/s is the median), since the spread moves req/s.
+        conns_per_worker=_median_round(runs).conns_per_worker,
         inner_p50_ms=med(inner) if inner else None,
         # The worst round: the fewest connections held, the slowest probe (an unanswered one is the worst).
         slow_held=min((o.slow_held for o in runs if o.slow_held is not None), default=None),
@@ -91,8 +95,17 @@ def combine(runs: Sequence[Outcome]) -> Outcome:
     )
 
 
+def _median_round(runs: Sequence[Outcome]) -> Outcome:
+    ordered = sorted(runs, key=lambda o: o.wrk.rps)
+    return ordered[(len(ordered) - 1) // 2]
+
+
 def _worst_probe(runs: Sequence[Outcome]) -> Outcome:
     return max(runs, key=lambda o: (o.probe_status is None, o.probe_seconds or 0.0))
+
+
+def _fmt_conns(conns: Sequence[int]) -> str:
+    return " / ".join(str(n) for n in conns) if conns else "-"
 
 
 def _fmt_rss(rss: Sequence[float]) -> str:
@@ -103,8 +116,8 @@ def scenario_table(outcomes: Sequence[Outcome]) -> str:
     """One row per scenario, in run order."""
     lines = [
         "| scenario | conns | req/s | p50 ms | p90 ms | p99 ms | errors | upstream calls / call "
-        "| in-gateway p50 ms | CPU µs / call: sandbox, proxy | RSS per worker MB |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
+        "| in-gateway p50 ms | CPU µs / call: sandbox, proxy | wrk connections per worker | RSS per worker MB |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|",
     ]
     for o in outcomes:
         if o.slow_held is not None:
@@ -115,7 +128,7 @@ def scenario_table(outcomes: Sequence[Outcome]) -> str:
         lines.append(
             f"| ({o.key}) {o.label} | {o.connections} | {w.rps:,.0f} | {w.p50_ms:.2f} | {w.p90_ms:.2f} | "
             f"{w.p99_ms:.2f} | {w.errors} | {o.upstream:.4f} | {inner} | {o.sandbox_cpu_us:,.0f}, {proxy} | "
-            f"{_fmt_rss(o.worker_rss_mb)} |"
+            f"{_fmt_conns(o.conns_per_worker)} | {_fmt_rss(o.worker_rss_mb)} |"
         )
     return "\n".join(lines)
 

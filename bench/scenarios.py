@@ -12,13 +12,25 @@ import json
 import os
 import statistics
 import sys
+import threading
 import time
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import report, slow_clients, wrk
-from .servers import REPO, Servers, Service, cpu_seconds, create_ticket, http, mint_token, rss_mb, sandbox_stats
+from .servers import (
+    REPO,
+    Servers,
+    Service,
+    connections_per_worker,
+    cpu_seconds,
+    create_ticket,
+    http,
+    mint_token,
+    rss_mb,
+    sandbox_stats,
+)
 
 ACCEPT = "application/vnd.manageengine.sdp.v3+json"
 
@@ -178,7 +190,17 @@ class Bench:
             log_offset = log_file.stat().st_size if log_file is not None else 0
             before = sandbox_stats(sandbox)
             cpu_before = cpu_seconds(sandbox_pids), cpu_seconds(proxy_pids)
+            spread: list[tuple[int, ...]] = []
+            # Halfway through the run, how wrk's connections sit on the proxy's workers (they stay for the run).
+            sampler = threading.Timer(
+                self.args.duration / 2, lambda: spread.append(connections_per_worker(scenario.url, proxy_pids))
+            )
+            if proxy is not None:
+                sampler.start()
             result = load(self.args.duration)
+            if proxy is not None:
+                sampler.cancel()
+                sampler.join()
             cpu_after = cpu_seconds(sandbox_pids), cpu_seconds(proxy_pids)
             after = sandbox_stats(sandbox)
         per_call = 1e6 / result.requests if result.requests else 0.0
@@ -191,6 +213,7 @@ class Bench:
             sandbox_cpu_us=(cpu_after[0] - cpu_before[0]) * per_call,
             proxy_cpu_us=(cpu_after[1] - cpu_before[1]) * per_call if proxy is not None else None,
             worker_rss_mb=tuple(rss_mb(pid) for pid in proxy_pids),
+            conns_per_worker=spread[0] if spread else (),
             inner_p50_ms=_access_p50(log_file, log_offset) if log_file is not None else None,
             slow_held=held if scenario.slow else None,
             probe_status=probe.status if probe is not None else None,

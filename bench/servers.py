@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -122,6 +123,29 @@ def child_pids(pid: int) -> list[int]:
         if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
             found.append(int(entry.name))
     return sorted(found)
+
+
+def connections_per_worker(url: str, pids: list[int]) -> tuple[int, ...]:
+    """Established TCP connections to ``url``'s port held by each of ``pids`` right now (``ss -tnp``), most first;
+    () when ``ss`` is missing. Shows how the clients' connections spread over gunicorn's workers."""
+    port = urllib.parse.urlsplit(url).port
+    try:
+        done = subprocess.run(
+            ["ss", "-tnpH", "state", "established", f"( sport = :{port} )"],
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=False,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return ()
+    counts = dict.fromkeys(pids, 0)
+    for line in done.stdout.splitlines():
+        # users:(("python",pid=123,fd=9)) - one connection may be listed with several holders; count each once.
+        holders = {int(pid) for pid in re.findall(r"pid=(\d+)", line)}
+        for pid in holders & counts.keys():
+            counts[pid] += 1
+    return tuple(sorted(counts.values(), reverse=True))
 
 
 def rss_mb(pid: int) -> float:
