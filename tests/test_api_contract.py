@@ -567,7 +567,7 @@ def test_json_content_type_with_charset_is_accepted(reused_gateway: ThreadedGate
 
 
 @pytest.mark.parametrize(
-    "path", ["/nope", "/requests/", "/requests/1/notes", "/api/v3/requests", "/REQUESTS/1"]
+    "path", ["/nope", "/requests/", "/requests/1/history", "/api/v3/requests", "/REQUESTS/1", "/meta/technicians"]
 )
 def test_unknown_route_is_404_json(path: str, reused_gateway: ThreadedGateway, sandbox: Sandbox) -> None:
     response = check_never_html(requests.get(f"{reused_gateway.url}{path}", timeout=TIMEOUT))
@@ -578,12 +578,15 @@ def test_unknown_route_is_404_json(path: str, reused_gateway: ThreadedGateway, s
 @pytest.mark.parametrize(
     ("method", "path", "allowed"),
     [
-        ("DELETE", "/requests", {"POST"}),
-        ("GET", "/requests", {"POST"}),
-        ("PUT", "/requests", {"POST"}),
-        ("POST", "/requests/123", {"GET"}),
-        ("PATCH", "/requests/123", {"GET"}),
-        ("DELETE", "/requests/123", {"GET"}),
+        ("DELETE", "/requests", {"GET", "POST"}),
+        ("PATCH", "/requests", {"GET", "POST"}),
+        ("PUT", "/requests", {"GET", "POST"}),
+        ("POST", "/requests/123", {"GET", "PATCH"}),
+        ("PUT", "/requests/123", {"GET", "PATCH"}),
+        ("DELETE", "/requests/123", {"GET", "PATCH"}),
+        ("GET", "/requests/123/close", {"POST"}),
+        ("DELETE", "/requests/123/notes", {"GET", "POST"}),
+        ("POST", "/meta/priorities", {"GET"}),
     ],
 )
 def test_wrong_method_is_405_json_with_allow(

@@ -93,15 +93,16 @@ def test_bearer_and_x_api_key_from_env_and_file_are_accepted(
 
 
 def test_probes_and_the_api_description_need_no_key(make_gateway: Starter) -> None:
-    gateway = make_gateway(GATEWAY_API_KEYS=keys_env("alice"))
+    gateway = make_gateway(GATEWAY_API_KEYS=keys_env("alice") + f",ops[admin]={api_key('ops')}")
     for path in ("/healthz", "/readyz", "/openapi.json"):
         answer = requests.get(gateway.url + path, timeout=10)
         assert answer.status_code == 200, (path, answer.status_code, answer.text)
         assert answer.headers["X-Request-ID"]
     assert requests.get(f"{gateway.url}/openapi.json", timeout=10).json()["openapi"].startswith("3.0")
-    # The operator's view of the token is not public.
+    # The operator's view of the token is not public, nor for a client's key: it needs the admin scope.
     assert requests.get(f"{gateway.url}/token/status", timeout=10).status_code == 401
-    assert requests.get(f"{gateway.url}/token/status", headers=bearer("alice"), timeout=10).status_code == 200
+    assert requests.get(f"{gateway.url}/token/status", headers=bearer("alice"), timeout=10).status_code == 403
+    assert requests.get(f"{gateway.url}/token/status", headers=bearer("ops"), timeout=10).status_code == 200
 
 
 def test_no_keys_outside_sandbox_mode_is_a_config_error(sandbox: Sandbox, tmp_path: Path) -> None:

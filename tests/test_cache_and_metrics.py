@@ -269,7 +269,7 @@ def test_create_primes_the_cache_with_the_fresh_ticket(sandbox: Sandbox, make_ga
 
 MAIN_KEY = "main-key-0123456789abcdef"
 OPS_KEY = "ops-key-0123456789abcdef"
-KEYS = f"main={MAIN_KEY},ops={OPS_KEY}"
+KEYS = f"main={MAIN_KEY},ops[admin]={OPS_KEY}"  # /metrics needs the admin scope
 
 
 def scrape(url: str) -> dict[str, list[tuple[dict[str, str], float]]]:

@@ -66,6 +66,16 @@ def test_the_document_is_valid_openapi_3_0(make_gateway: Starter) -> None:
         "POST /requests",
         "GET /requests/{ticket_id}",
         "GET /requests/{request_ref}",
+        "GET /requests",
+        "PATCH /requests/{ticket_id}",
+        "POST /requests/{ticket_id}/notes",
+        "GET /requests/{ticket_id}/notes",
+        "POST /requests/{ticket_id}/close",
+        "POST /requests/{ticket_id}/reopen",
+        "GET /meta/priorities",
+        "GET /meta/statuses",
+        "GET /meta/categories",
+        "GET /meta/departments",
         "GET /token/status",
         "GET /metrics",
         "GET /healthz",
@@ -80,6 +90,10 @@ def test_the_document_is_valid_openapi_3_0(make_gateway: Starter) -> None:
     assert {"type": "apiKey", "in": "header", "name": "X-API-Key"}.items() <= schemes["apiKey"].items()
     keyed = {("/requests", "post"), ("/requests/{ticket_id}", "get"), ("/token/status", "get"), ("/metrics", "get")}
     keyed.add(("/requests/{request_ref}", "get"))
+    keyed |= {("/requests", "get"), ("/requests/{ticket_id}", "patch"), ("/requests/{ticket_id}/notes", "post")}
+    keyed |= {("/requests/{ticket_id}/notes", "get"), ("/requests/{ticket_id}/close", "post")}
+    keyed |= {("/requests/{ticket_id}/reopen", "post")}
+    keyed |= {(f"/meta/{kind}", "get") for kind in ("priorities", "statuses", "categories", "departments")}
     for path, item in raw["paths"].items():
         for method, operation in item.items():
             where = (path, method)
@@ -102,8 +116,9 @@ def test_the_document_is_valid_openapi_3_0(make_gateway: Starter) -> None:
     assert {"409", "422", "429"} <= set(post["responses"])
     assert post["requestBody"]["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/TicketIn"}
     get = raw["paths"]["/requests/{ticket_id}"]["get"]
-    assert {p["name"] for p in get["parameters"]} == {"ticket_id", "If-None-Match", "X-Request-ID"}
-    assert get["responses"]["200"]["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/Ticket"}
+    assert {p["name"] for p in get["parameters"]} == {"ticket_id", "view", "If-None-Match", "X-Request-ID"}
+    views = get["responses"]["200"]["content"]["application/json"]["schema"]["oneOf"]
+    assert views == [{"$ref": "#/components/schemas/Ticket"}, {"$ref": "#/components/schemas/FullTicket"}]
     assert raw["paths"]["/"]["get"]["responses"]["302"]["headers"]["Location"]["schema"]["enum"] == ["/docs"]
 
 

@@ -37,7 +37,7 @@ from tests.servers import GunicornStarter, Sandbox, Starter, ThreadedGateway
 
 pytestmark = pytest.mark.usefixtures("no_secrets_in_logs")
 
-KEYS = keys_env("alice", "bob", "carol")
+KEYS = keys_env("alice", "bob", "carol") + f",ops[admin]={api_key('ops')}"  # ops reads /metrics
 #: A Redis database of the session's server that no other module uses; flushed before use.
 DB_RATE_LIMIT = 11
 
@@ -105,7 +105,7 @@ def test_a_create_that_may_have_arrived_is_never_resent(
 
 
 def upstream_count(gateway: ThreadedGateway, operation: str, outcome: str) -> float:
-    text = requests.get(f"{gateway.url}/metrics", headers=bearer("alice"), timeout=10).text
+    text = requests.get(f"{gateway.url}/metrics", headers=bearer("ops"), timeout=10).text
     pattern = (
         rf'gateway_upstream_calls_total\{{(?=[^}}]*operation="{operation}")(?=[^}}]*outcome="{outcome}")[^}}]*\}} (\S+)'
     )

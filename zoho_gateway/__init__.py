@@ -24,7 +24,7 @@ def create_app(env: Mapping[str, str] | None = None, *, sandbox: bool | None = N
     from flask import Flask
 
     from . import cli
-    from .api import access, cors, errors, health, openapi, tickets
+    from .api import access, cors, errors, health, lifecycle, meta, openapi, tickets
     from .gateway import EXTENSION_KEY, build_gateway
 
     config: Config = load_config(env, sandbox=sandbox, for_cli=for_cli)
@@ -39,6 +39,8 @@ def create_app(env: Mapping[str, str] | None = None, *, sandbox: bool | None = N
     errors.init_app(app)
     access.init_app(app)
     app.register_blueprint(tickets.bp)
+    app.register_blueprint(lifecycle.bp)
+    app.register_blueprint(meta.bp)
     app.register_blueprint(health.bp)
     openapi.init_app(app)
     cors.init_app(app, config.cors_origins)

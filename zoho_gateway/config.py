@@ -16,6 +16,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from .apikeys import DEFAULT_SCOPES as DEFAULT_KEY_SCOPES
+from .apikeys import SCOPES as KEY_SCOPES
 from .apikeys import ApiKey
 
 
@@ -96,6 +98,8 @@ class Config:
     port: int
     sandbox_port: int
     max_body_bytes: int = 1024 * 1024
+    #: Seconds the pick lists (GET /meta/...) are kept in the shared store; 0 reads Zoho every time.
+    meta_ttl: float = 600.0
     token_backoff_throttled: float = 60.0
     token_backoff_invalid: float = 60.0
     token_backoff_unreachable: float = 10.0
@@ -273,9 +277,37 @@ def _read_credentials(env: Mapping[str, str], sandbox: bool, for_cli: bool) -> t
     return client_id, client_secret, refresh_token
 
 
-def parse_api_keys(spec: str, source: str) -> list[tuple[str, str]]:
-    """Parse ``name=key`` pairs separated by commas or newlines; raises ConfigError naming ``source``."""
-    pairs: list[tuple[str, str]] = []
+#: ``name[scope+scope]=key``: scopes ride on the name side, before the first ``=``, so no key character
+#: (anything but a comma or a line break) can be read as one.
+_SCOPED_NAME = re.compile(r"(?P<name>[^\[\]]+?)\s*\[(?P<scopes>[^\[\]]*)\]")
+
+
+def _scopes_of(name_part: str, source: str) -> tuple[str, frozenset[str]]:
+    """The key's name and scopes from the part before ``=``: ``alice`` (every scope but admin) or
+    ``alice[tickets:create+tickets:read]`` (exactly those; ``+`` or spaces between them)."""
+    if "[" not in name_part and "]" not in name_part:
+        return name_part, DEFAULT_KEY_SCOPES
+    found = _SCOPED_NAME.fullmatch(name_part)
+    if found is None:
+        raise ConfigError(f"{source}: write a key's scopes as name[scope+scope]=key; the entry {name_part!r} is not")
+    name = found["name"].strip()
+    scopes = found["scopes"].replace("+", " ").split()
+    if not scopes:
+        raise ConfigError(f"{source}: the key named {name!r} has no scope between its brackets")
+    for scope in scopes:
+        if scope not in KEY_SCOPES:
+            raise ConfigError(
+                f"{source}: the key named {name!r} has an unknown scope {scope[:40]!r} (known: {', '.join(KEY_SCOPES)})"
+            )
+    return name, frozenset(scopes)
+
+
+def parse_api_keys(spec: str, source: str) -> list[tuple[str, str, frozenset[str]]]:
+    """Parse ``name=key`` or ``name[scope+scope]=key`` entries separated by commas or newlines.
+
+    Raises ConfigError naming ``source`` (and the key's name or the bad scope, never the key).
+    """
+    entries: list[tuple[str, str, frozenset[str]]] = []
     for item in spec.replace("\n", ",").split(","):
         item = item.strip()
         if not item or item.startswith("#"):
@@ -285,31 +317,33 @@ def parse_api_keys(spec: str, source: str) -> list[tuple[str, str]]:
         if not sep or not name or not key:
             # Never echo the item: it may be a key.
             raise ConfigError(f"{source} must be name=key pairs; one entry has no name or no key")
+        name, scopes = _scopes_of(name, source)
         if len(key) < 16:
             raise ConfigError(f"{source}: the key named {name!r} is shorter than 16 characters")
-        pairs.append((name, key))
-    return pairs
+        entries.append((name, key, scopes))
+    return entries
 
 
 def _read_api_keys(env: Mapping[str, str], sandbox: bool, for_cli: bool) -> tuple[ApiKey, ...]:
     """``GATEWAY_API_KEYS`` plus ``GATEWAY_API_KEYS_FILE``; required unless sandbox, anonymous or the CLI."""
-    pairs = parse_api_keys(env.get("GATEWAY_API_KEYS", ""), "GATEWAY_API_KEYS")
+    entries = parse_api_keys(env.get("GATEWAY_API_KEYS", ""), "GATEWAY_API_KEYS")
     keys_file = _raw(env, "GATEWAY_API_KEYS_FILE")
     if keys_file:
         try:
             with open(keys_file, encoding="utf-8") as fh:
-                pairs += parse_api_keys(fh.read(), "GATEWAY_API_KEYS_FILE")
+                entries += parse_api_keys(fh.read(), "GATEWAY_API_KEYS_FILE")
         except OSError as exc:
             raise ConfigError(f"GATEWAY_API_KEYS_FILE cannot be read: {exc.strerror}") from None
-    names = [name for name, _ in pairs]
+    names = [name for name, _, _ in entries]
     if len(set(names)) != len(names):
         raise ConfigError("GATEWAY_API_KEYS: key names must be unique")
     anonymous = read_flag(env, "GATEWAY_ALLOW_ANONYMOUS")
-    if not pairs and not (sandbox or anonymous or for_cli):
+    # With a portals file, its [keys.<name>] count too: portals.with_portals checks the sum.
+    if not entries and not (sandbox or anonymous or for_cli or _raw(env, "GATEWAY_PORTALS_FILE")):
         raise ConfigError(
             "GATEWAY_API_KEYS is required (name=key,...), or set GATEWAY_ALLOW_ANONYMOUS=1 to serve without keys"
         )
-    return tuple(ApiKey.from_secret(name, key) for name, key in pairs)
+    return tuple(ApiKey.from_secret(name, key, scopes) for name, key, scopes in entries)
 
 
 def _read_cors_origins(env: Mapping[str, str]) -> tuple[str, ...]:
@@ -395,6 +429,7 @@ def load_config(env: Mapping[str, str] | None = None, *, sandbox: bool | None = 
         api_keys=_read_api_keys(env, sandbox, for_cli),
         cors_origins=_read_cors_origins(env),
         cache_ttl=read_seconds(env, "GATEWAY_CACHE_TTL", 2.0),
+        meta_ttl=read_seconds(env, "GATEWAY_META_TTL", 600.0),
         idempotency_ttl=read_seconds(env, "GATEWAY_IDEMPOTENCY_TTL", 24 * 3600.0, minimum=1.0),
         rate_limit=_read_rate_limit(env),
         log_file=_raw(env, "GATEWAY_LOG_FILE") or "logs/gateway.log",

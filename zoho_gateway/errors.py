@@ -82,6 +82,11 @@ class Unauthorized(GatewayError):
     meaning = "missing or wrong API key (`Authorization: Bearer <key>` or `X-API-Key: <key>`)"
 
 
+class Forbidden(GatewayError):
+    status, code, summary = 403, "forbidden", "The API key lacks a scope this route needs"
+    meaning = "your API key is valid but lacks the scope this route needs; `details.scope` names it"
+
+
 class RouteNotFound(GatewayError):
     status, code, summary = 404, "not_found", "No such route"
     meaning = "no such route"
@@ -111,6 +116,11 @@ class IdempotencyKeyInFlight(GatewayError):
 class RequestDropped(GatewayError):
     status, code, summary = 410, "request_dropped", "An operator dropped this create before Zoho created it"
     meaning = "an operator dropped this queued create: no ticket was created; send it again with a new key"
+
+
+class PreconditionFailed(GatewayError):
+    status, code, summary = 412, "precondition_failed", "The ticket changed since the ETag in If-Match"
+    meaning = "`If-Match` names an `ETag` the ticket no longer has: read it again, then retry with the new `ETag`"
 
 
 class PayloadTooLarge(GatewayError):

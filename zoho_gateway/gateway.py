@@ -15,8 +15,10 @@ from .policies.cache import TicketCache
 from .policies.creates import QueuedCreates
 from .policies.delivery import Deliveries, Engine, Pause, Tickets
 from .policies.idempotency import IdempotentCreates
+from .policies.meta import PickLists
 from .policies.outbox import Outbox
 from .policies.ratelimit import RateLimiter
+from .policies.writes import KeyedWrites, TicketWrites
 from .state import Queue, Store, StoreUnavailable, open_queue, open_store
 from .state.sealing import Sealer, SealError
 from .zoho.client import ServiceDeskClient
@@ -54,6 +56,10 @@ class Gateway:
     outbox: Outbox
     #: This process's deliverers: ``delivery.start()`` after the fork (gunicorn's post_worker_init, or lazily).
     delivery: Deliveries
+    #: Update, note, close, reopen (issue 11): keyed replay, and the cache invalidated on every write.
+    writes: TicketWrites
+    #: The pick lists (GET /meta/...), kept GATEWAY_META_TTL in the shared store.
+    pick_lists: PickLists
 
     def close(self) -> None:
         self.delivery.stop()
@@ -170,6 +176,9 @@ def build_gateway(config: Config) -> Gateway:
         engine, loops=config.deliverers, max_in_flight=config.delivery_concurrency, lease=hold
     )
     limiter = RateLimiter(store, config.rate_limit) if config.rate_limit else None
+    # A write's claim on its Idempotency-Key outlives its slowest call (a token mint, then the write's retries).
+    writes = TicketWrites(tickets, cache, KeyedWrites(store, ttl=config.idempotency_ttl, in_flight_ttl=hold))
+    pick_lists = PickLists(tickets, store, ttl=config.meta_ttl, fetch_timeout=config.timeout + config.retry_budget)
     return Gateway(
         config,
         store,
@@ -185,4 +194,6 @@ def build_gateway(config: Config) -> Gateway:
         queue,
         outbox,
         delivery,
+        writes=writes,
+        pick_lists=pick_lists,
     )

@@ -1,4 +1,5 @@
-"""Around every request: the request id, client authentication by API key, the access log line, metrics."""
+"""Around every request: the request id, client authentication by API key and its scopes, the access log
+line, metrics."""
 
 from __future__ import annotations
 
@@ -11,10 +12,11 @@ from typing import Any
 from flask import Flask, Response, current_app, g, request
 from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
-from ..apikeys import find_key_name
+from ..apikeys import ANONYMOUS_SCOPES, find_key
 from ..context import request_id
-from ..errors import RateLimited, Unauthorized
+from ..errors import Forbidden, RateLimited, Unauthorized
 from ..gateway import current_gateway
+from .scopes import required_scope
 
 log = logging.getLogger("zoho_gateway.access")
 
@@ -37,12 +39,14 @@ def _begin() -> None:
 
 
 def _authenticate() -> None:
-    """Set ``g.client`` to the key's name; raise Unauthorized (401) before any upstream call."""
+    """Set ``g.client`` to the key's name and ``g.scopes`` to its scopes; raise Unauthorized (401) before any
+    upstream call."""
     if request.method == "OPTIONS" or request.endpoint in PUBLIC_ENDPOINTS or request.endpoint is None:
         return
     keys = current_gateway().config.api_keys
     if not keys:
         g.client = "anonymous"
+        g.scopes = ANONYMOUS_SCOPES
         return
     presented = request.headers.get("X-API-Key", "")
     if not presented:
@@ -51,10 +55,20 @@ def _authenticate() -> None:
             presented = value.strip()
     if not presented:
         raise Unauthorized("Send your API key as 'Authorization: Bearer <key>' or 'X-API-Key: <key>'")
-    name = find_key_name(presented, keys)
-    if name is None:
+    key = find_key(presented, keys)
+    if key is None:
         raise Unauthorized("The API key is not valid")
-    g.client = name
+    g.client = key.name
+    g.scopes = key.scopes
+
+
+def _authorize() -> None:
+    """Raise Forbidden (403, naming the scope) when the key lacks the scope its route declares (api/scopes.py)."""
+    if request.method == "OPTIONS" or request.endpoint in PUBLIC_ENDPOINTS or request.endpoint is None:
+        return
+    scope = required_scope(current_app.view_functions[request.endpoint])
+    if scope not in g.scopes:
+        raise Forbidden(f"This API key lacks the scope {scope!r} that this route needs", scope=scope)
 
 
 def _rate_limit() -> None:
@@ -140,6 +154,7 @@ def _teardown(_exc: BaseException | None) -> None:
 def init_app(app: Flask) -> None:
     app.before_request(_begin)
     app.before_request(_authenticate)
+    app.before_request(_authorize)
     app.before_request(_rate_limit)
     app.after_request(_finish)
     app.teardown_request(_teardown)

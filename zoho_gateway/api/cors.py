@@ -27,6 +27,7 @@ EXPOSED_HEADERS = [
     "ETag",
     "Location",
     "Preference-Applied",
+    "Link",
     "RateLimit-Limit",
     "RateLimit-Remaining",
     "RateLimit-Reset",

@@ -12,6 +12,7 @@ from flask import Blueprint, Response
 from ..errors import StateUnavailable
 from ..gateway import current_gateway
 from ..state import StoreUnavailable
+from .scopes import requires
 
 bp = Blueprint("health", __name__)
 
@@ -81,8 +82,9 @@ def readyz() -> Response:
 
 
 @bp.get("/token/status")
+@requires("admin")
 def token_status() -> Response:
-    """The token's state for operators: never the token itself. Needs an API key when keys are configured;
+    """The token's state for operators: never the token itself. Needs the ``admin`` scope when keys are configured;
     503 ``state_unavailable`` when the shared state cannot be read."""
     gateway = current_gateway()
     try:
@@ -93,8 +95,9 @@ def token_status() -> Response:
 
 
 @bp.get("/metrics")
+@requires("admin")
 def metrics() -> Response:
-    """Prometheus text exposition, summed over every worker. Needs an API key when keys are configured;
+    """Prometheus text exposition, summed over every worker. Needs the ``admin`` scope when keys are configured;
     never rate-limited (a scrape must not be locked out, nor eat a client's budget)."""
     gateway = current_gateway()
     return Response(gateway.metrics.render(), mimetype=None, content_type=gateway.metrics.content_type)

@@ -29,18 +29,34 @@ from .openapi_responses import (
     json_content,
 )
 from .schemas import (
+    CHANGES_IN_EXAMPLES,
+    CLOSE_IN_EXAMPLE,
+    FULL_TICKET_EXAMPLE,
+    NOTE_IN_EXAMPLE,
+    NOTES_EXAMPLE,
+    PICK_LIST_EXAMPLE,
     TICKET_CREATED_EXAMPLE,
     TICKET_ID,
     TICKET_IN_EXAMPLES,
+    TICKET_LIST_EXAMPLE,
     TICKET_OUT_EXAMPLE,
+    CloseIn,
     ErrorBody,
     ErrorDetails,
+    FindQuery,
+    FullTicketOut,
     Health,
     Index,
     NameRef,
+    NoteCreated,
+    NoteIn,
+    NotesOut,
+    PickListOut,
     Readiness,
+    TicketChangesIn,
     TicketCreated,
     TicketIn,
+    TicketListOut,
     TicketOut,
     TokenStatus,
     _not_blank,
@@ -59,6 +75,14 @@ _SCHEMAS: dict[str, type[Schema]] = {
     "Readiness": Readiness,
     "TokenStatus": TokenStatus,
     "Index": Index,
+    "TicketList": TicketListOut,
+    "FullTicket": FullTicketOut,
+    "TicketChanges": TicketChangesIn,
+    "NoteIn": NoteIn,
+    "NoteCreated": NoteCreated,
+    "Notes": NotesOut,
+    "CloseIn": CloseIn,
+    "PickList": PickListOut,
 }
 _OPENAPI_KEY = "zoho_gateway_openapi"
 _PAGE_KEY = "zoho_gateway_docs_page"
@@ -270,12 +294,23 @@ def _paths(spec: APISpec) -> None:
         "/requests/{ticket_id}",
         "getTicket",
         "Read a ticket's status",
-        "The ticket in five fields, at most `GATEWAY_CACHE_TTL` seconds old (see `Age`).",
+        "The ticket in five fields, at most `GATEWAY_CACHE_TTL` seconds old (see `Age`). With `?view=full`, the "
+        "full view (`FullTicket`) under the same rules: its own cache entry and `ETag` (send that one in "
+        "`If-Match` to `PATCH`). Needs `tickets:read`.",
         tags=["tickets"],
-        parameters=(_TICKET_ID, _IF_NONE_MATCH),
+        parameters=(_TICKET_ID, _VIEW, _IF_NONE_MATCH),
         responses={
             "200": _answer(
-                "The ticket", json_content("Ticket", example=TICKET_OUT_EXAMPLE), **CACHE_HEADERS, **LIMIT_HEADERS
+                "The ticket: `Ticket`, or `FullTicket` with `?view=full`",
+                json_content(
+                    {"oneOf": [{"$ref": "#/components/schemas/Ticket"}, {"$ref": "#/components/schemas/FullTicket"}]},
+                    examples={
+                        "default": {"summary": "The default view", "value": TICKET_OUT_EXAMPLE},
+                        "full": {"summary": "?view=full", "value": FULL_TICKET_EXAMPLE},
+                    },
+                ),
+                **CACHE_HEADERS,
+                **LIMIT_HEADERS,
             ),
             "304": _answer(
                 "Not modified: `If-None-Match` matched the current `ETag` (no body)",
@@ -318,12 +353,14 @@ def _paths(spec: APISpec) -> None:
             ),
         },
     )
+    _lifecycle_paths(spec)
     _add(
         spec,
         "/token/status",
         "getTokenStatus",
         "The Zoho access token's state",
-        "For operators: whether a token is held, when it expires, recent mints, any back-off. Never the token.",
+        "For operators: whether a token is held, when it expires, recent mints, any back-off. Never the token. "
+        "Needs `admin`.",
         tags=["operators"],
         responses={"200": _answer("The token's state", json_content("TokenStatus"), **LIMIT_HEADERS)},
     )
@@ -332,7 +369,7 @@ def _paths(spec: APISpec) -> None:
         "/metrics",
         "getMetrics",
         "Prometheus metrics",
-        "Summed over every worker. Never rate-limited.",
+        "Summed over every worker. Never rate-limited. Needs `admin`.",
         tags=["operators"],
         responses={"200": _answer("Prometheus text format", {"text/plain": {"schema": STRING}})},
     )
@@ -393,6 +430,169 @@ def _paths(spec: APISpec) -> None:
     )
 
 
+_VIEW = {
+    "name": "view",
+    "in": "query",
+    "required": False,
+    "description": "`full`: the full view (`FullTicket`) instead of the five fields",
+    "schema": {"type": "string", "enum": ["full"]},
+    "example": "full",
+}
+_IF_MATCH = _header(
+    "If-Match",
+    "The `ETag` of `GET /requests/<ticket_id>?view=full` (or of an earlier update's answer), or `*`: the update is "
+    "made only if the ticket still has it, else 412 `precondition_failed`",
+    STRING,
+    example='"5f1f2c75cefd486aa8fe"',
+)
+_WRITE_KEY = _header(
+    "Idempotency-Key",
+    "Makes re-sending safe: a repeat with the same key (same API key, same write) within 24 h replays the first "
+    "answer with `Idempotent-Replayed: true` and changes nothing. 1-255 printable characters, e.g. a UUID",
+    {"type": "string", "minLength": 1, "maxLength": 255},
+    example="0b9f3c1e-6a2d-4f8e-9c47-2d1e5b7a9f30",
+)
+_REPLAYED = {"Idempotent-Replayed": {"description": "`true` on a replay", "schema": {"enum": ["true"], **STRING}}}
+_FULL_ETAG = {
+    "ETag": {
+        "description": "The full view's `ETag`, for the next `If-Match`",
+        "required": True,
+        "schema": STRING,
+    }
+}
+_NEXT = {
+    "Link": {
+        "description": 'RFC 8288 `<...>; rel="next"`: the next page (your other parameters kept), when `has_more`',
+        "schema": STRING,
+    }
+}
+_PICK_LISTS = {
+    "priorities": "Priorities",
+    "statuses": "Statuses",
+    "categories": "Categories",
+    "departments": "Departments",
+}
+
+
+def _lifecycle_paths(spec: APISpec) -> None:
+    """The ticket lifecycle (issue 11): find, update, notes, close, reopen, pick lists."""
+    full = json_content("FullTicket", example=FULL_TICKET_EXAMPLE)
+    _add(
+        spec,
+        "/requests",
+        "findTickets",
+        "Find tickets",
+        "One page of the tickets matching every filter given, newest first unless `sort` says otherwise; "
+        '`has_more` and a `Link: <...>; rel="next"` header when more exist. Needs `tickets:list`.',
+        tags=["tickets"],
+        parameters=({"in": "query", "schema": FindQuery},),
+        responses={
+            "200": _answer(
+                "One page", json_content("TicketList", example=TICKET_LIST_EXAMPLE), **_NEXT, **LIMIT_HEADERS
+            )
+        },
+    )
+    _add(
+        spec,
+        "/requests/{ticket_id}",
+        "updateTicket",
+        "Change a ticket",
+        "Changes the fields given (at least one; validated as for a create) and answers with the full view. "
+        "`If-Match` makes it conditional. Needs `tickets:write`.",
+        method="patch",
+        tags=["tickets"],
+        parameters=(_TICKET_ID, _IF_MATCH, _WRITE_KEY),
+        requestBody={"required": True, "content": json_content("TicketChanges", examples=CHANGES_IN_EXAMPLES)},
+        responses={"200": _answer("Changed: the full view", full, **_FULL_ETAG, **_REPLAYED, **LIMIT_HEADERS)},
+    )
+    _add(
+        spec,
+        "/requests/{ticket_id}/notes",
+        "addNote",
+        "Add a note",
+        "A note on the ticket, private unless `show_to_requester`. Zoho does not deduplicate notes: send an "
+        "`Idempotency-Key` so that a re-send replays instead of adding a second note. Needs `tickets:write`.",
+        method="post",
+        tags=["tickets"],
+        parameters=(_TICKET_ID, _WRITE_KEY),
+        requestBody={
+            "required": True,
+            "content": json_content(
+                "NoteIn", examples={"private": {"summary": "A private note", "value": NOTE_IN_EXAMPLE}}
+            ),
+        },
+        responses={
+            "201": _answer(
+                "Added (or, with `Idempotent-Replayed: true`, the first answer replayed)",
+                json_content("NoteCreated", example={"note_id": "123640000000262001"}),
+                **_REPLAYED,
+                **LIMIT_HEADERS,
+            )
+        },
+    )
+    _add(
+        spec,
+        "/requests/{ticket_id}/notes",
+        "listNotes",
+        "List a ticket's notes",
+        "Every note, oldest first, as plain text. Needs `tickets:read`.",
+        tags=["tickets"],
+        parameters=(_TICKET_ID,),
+        responses={"200": _answer("The notes", json_content("Notes", example=NOTES_EXAMPLE), **LIMIT_HEADERS)},
+    )
+    _add(
+        spec,
+        "/requests/{ticket_id}/close",
+        "closeTicket",
+        "Close a ticket",
+        "Closes the ticket; `resolution` becomes its resolution text (so `technician_comments` shows it), "
+        "`comments` the closing comments. Closing a closed ticket is 200. The body may be left out. Needs "
+        "`tickets:write`.",
+        method="post",
+        tags=["tickets"],
+        parameters=(_TICKET_ID, _WRITE_KEY),
+        requestBody={
+            "required": False,
+            "content": json_content(
+                "CloseIn", examples={"resolved": {"summary": "With a resolution", "value": CLOSE_IN_EXAMPLE}}
+            ),
+        },
+        responses={"200": _answer("Closed: the full view", full, **_FULL_ETAG, **_REPLAYED, **LIMIT_HEADERS)},
+    )
+    _add(
+        spec,
+        "/requests/{ticket_id}/reopen",
+        "reopenTicket",
+        "Reopen a ticket",
+        "Sets the status to Open; no body. Reopening an open ticket is 200. Needs `tickets:write`.",
+        method="post",
+        tags=["tickets"],
+        parameters=(_TICKET_ID, _WRITE_KEY),
+        responses={
+            "200": _answer(
+                "Reopened: the full view",
+                json_content("FullTicket", example={**FULL_TICKET_EXAMPLE, "status": "Open"}),
+                **_FULL_ETAG,
+                **_REPLAYED,
+                **LIMIT_HEADERS,
+            )
+        },
+    )
+    for kind, title in _PICK_LISTS.items():
+        _add(
+            spec,
+            f"/meta/{kind}",
+            f"get{title}",
+            f"{title} to pick from",
+            f"Every value of Zoho's {kind} list, for a dropdown; read from Zoho at most `GATEWAY_META_TTL` "
+            "seconds ago (default 600). Needs `tickets:read`.",
+            tags=["values"],
+            responses={
+                "200": _answer(f"The {kind}", json_content("PickList", example=PICK_LIST_EXAMPLE), **LIMIT_HEADERS)
+            },
+        )
+
+
 def build_spec() -> dict[str, Any]:
     """The OpenAPI 3.0 document as a dict (built once per app)."""
     plugin = MarshmallowPlugin()
@@ -418,7 +618,8 @@ def build_spec() -> dict[str, Any]:
         "apiKey", {"type": "apiKey", "in": "header", "name": "X-API-Key", "description": "`X-API-Key: <API key>`"}
     )
     spec.tag({"name": "tickets", "description": "The client contract"})
-    spec.tag({"name": "operators", "description": "Inspection; API key required when keys are configured"})
+    spec.tag({"name": "values", "description": "The values a ticket's fields may take, for dropdowns"})
+    spec.tag({"name": "operators", "description": "Inspection; an API key with `admin` when keys are configured"})
     spec.tag({"name": "probes", "description": "For load balancers and orchestrators; public"})
     spec.tag({"name": "docs", "description": "This description; public"})
     _paths(spec)

@@ -33,6 +33,7 @@ OPERATION_ERRORS: dict[str, tuple[type[e.GatewayError], ...]] = {
         e.InvalidJSON,
         e.InvalidHeader,  # Idempotency-Key
         e.Unauthorized,
+        e.Forbidden,  # the key lacks tickets:create
         e.IdempotencyKeyInFlight,
         e.PayloadTooLarge,
         e.UnsupportedMediaType,
@@ -48,8 +49,10 @@ OPERATION_ERRORS: dict[str, tuple[type[e.GatewayError], ...]] = {
     "getTicket": (
         e.InvalidTicketId,
         e.Unauthorized,
+        e.Forbidden,  # the key lacks tickets:read
         e.RouteNotFound,  # an id holding an encoded "/" (%2F) matches no route
         e.TicketNotFound,
+        e.InvalidTicket,  # a view other than ?view=full
         e.RateLimited,
         *_ZOHO_ERRORS,
         e.ZohoTimeout,
@@ -58,6 +61,7 @@ OPERATION_ERRORS: dict[str, tuple[type[e.GatewayError], ...]] = {
     "getRequestStatus": (
         e.InvalidTicketId,
         e.Unauthorized,
+        e.Forbidden,
         e.RouteNotFound,
         e.TicketNotFound,
         e.RequestNotFound,
@@ -66,9 +70,71 @@ OPERATION_ERRORS: dict[str, tuple[type[e.GatewayError], ...]] = {
         e.StateUnavailable,  # the create queue unreadable
         e.ZohoTimeout,
     ),
-    "getTokenStatus": (e.Unauthorized, e.RateLimited, e.StateUnavailable),
-    "getMetrics": (e.Unauthorized,),
+    "getTokenStatus": (e.Unauthorized, e.Forbidden, e.RateLimited, e.StateUnavailable),
+    "getMetrics": (e.Unauthorized, e.Forbidden),
 }
+#: The ticket lifecycle (issue 11). A write with an ``Idempotency-Key`` reads and writes its record in the
+#: shared state (``state_unavailable``), and may meet the same key in flight (409) or used for another write.
+_KEYED_WRITE = (e.InvalidHeader, e.IdempotencyKeyInFlight, e.IdempotencyKeyReused, e.StateUnavailable)
+#: A JSON body: what reading it can refuse.
+_JSON_BODY = (e.BadRequest, e.InvalidJSON, e.PayloadTooLarge, e.UnsupportedMediaType, e.InvalidTicket)
+#: A route with a ticket id in its path.
+_PER_TICKET = (e.InvalidTicketId, e.RouteNotFound, e.TicketNotFound)
+OPERATION_ERRORS.update(
+    {
+        "findTickets": (e.Unauthorized, e.Forbidden, e.InvalidTicket, e.RateLimited, *_ZOHO_ERRORS, e.ZohoTimeout),
+        "updateTicket": (
+            *_JSON_BODY,
+            *_PER_TICKET,
+            *_KEYED_WRITE,
+            e.Unauthorized,
+            e.Forbidden,
+            e.PreconditionFailed,
+            e.ZohoRejected,
+            e.RateLimited,
+            *_ZOHO_ERRORS,
+            e.ZohoTimeout,  # no answer to the update: it may have applied; sending it again is safe
+        ),
+        "addNote": (
+            *_JSON_BODY,
+            *_PER_TICKET,
+            *_KEYED_WRITE,
+            e.Unauthorized,
+            e.Forbidden,
+            e.ZohoRejected,
+            e.RateLimited,
+            *_ZOHO_ERRORS,
+            e.ZohoTimeout,
+            e.ZohoOutcomeUnknown,  # the note was sent, no answer came: it may exist (list the notes)
+        ),
+        "listNotes": (*_PER_TICKET, e.Unauthorized, e.Forbidden, e.RateLimited, *_ZOHO_ERRORS, e.ZohoTimeout),
+        "closeTicket": (
+            *_JSON_BODY,
+            *_PER_TICKET,
+            *_KEYED_WRITE,
+            e.Unauthorized,
+            e.Forbidden,
+            e.ZohoRejected,  # a closure rule of the portal
+            e.RateLimited,
+            *_ZOHO_ERRORS,
+            e.ZohoTimeout,
+        ),
+        "reopenTicket": (
+            *_PER_TICKET,
+            *_KEYED_WRITE,
+            e.Unauthorized,
+            e.Forbidden,
+            e.ZohoRejected,
+            e.RateLimited,
+            *_ZOHO_ERRORS,
+            e.ZohoTimeout,
+        ),
+        **{
+            f"get{kind.title()}": (e.Unauthorized, e.Forbidden, e.RateLimited, *_ZOHO_ERRORS, e.ZohoTimeout)
+            for kind in ("priorities", "statuses", "categories", "departments")
+        },
+    }
+)
 
 # --- response headers ------------------------------------------------------------------------------------
 
@@ -109,6 +175,9 @@ def _error_example(error: type[e.GatewayError]) -> dict[str, Any]:
     if error is e.InvalidTicket:
         details["message"] = "Invalid fields: requester_email"
         details["fields"] = {"requester_email": ["Not a valid email address."]}
+    if error is e.Forbidden:
+        details["message"] = "This API key lacks the scope 'tickets:write' that this route needs"
+        details["scope"] = "tickets:write"
     if error.retry_after_header:
         details["retry_after"] = 5
     return {"error": error.summary, "details": details}

@@ -30,7 +30,9 @@ from ..policies.outbox import REF
 from ..state import StoreUnavailable
 from ..zoho.model import NewTicket
 from .access import annotate
+from .answers import cached_view
 from .schemas import TICKET_ID, ticket_in
+from .scopes import requires
 
 bp = Blueprint("tickets", __name__)
 
@@ -179,6 +181,7 @@ def _pending_response(ref: str, status: str, *, respond_async: bool) -> Response
 
 
 @bp.post("/requests")
+@requires("tickets:create")
 def create_ticket() -> Response:
     """Create a ticket; with an ``Idempotency-Key`` header, at most one ticket per (client, key).
 
@@ -235,8 +238,10 @@ def _request_status(ref: str) -> Response:
 
 
 @bp.get("/requests/<ticket_id>")
+@requires("tickets:read")
 def get_ticket(ticket_id: str) -> Response:
-    """The 5-field ticket, at most GATEWAY_CACHE_TTL seconds old, with an ETag (304 on If-None-Match).
+    """The 5-field ticket, at most GATEWAY_CACHE_TTL seconds old, with an ETag (304 on If-None-Match);
+    ``?view=full``: the full view, under the same rules (its own cache entry and ETag).
 
     A request reference (never all digits, so never a ticket id) answers with its create's outcome instead.
     """
@@ -245,6 +250,11 @@ def get_ticket(ticket_id: str) -> Response:
             return _request_status(ticket_id)
         raise InvalidTicketId("Ticket ids are digits only (at most 20)")
     cache = current_gateway().cache
+    view = request.args.get("view")
+    if view is not None:
+        if view != "full" or len(request.args.getlist("view")) > 1:
+            raise InvalidTicket("Invalid query parameters: view", fields={"view": ["Must be full, once."]})
+        return cached_view(cache.get_full(ticket_id), cache)
     cached = cache.get(ticket_id)
     body = json.dumps(cached.ticket, ensure_ascii=False)
     etag = hashlib.sha256(body.encode()).hexdigest()[:20]
