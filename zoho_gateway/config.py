@@ -13,12 +13,15 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from .apikeys import DEFAULT_SCOPES as DEFAULT_KEY_SCOPES
 from .apikeys import SCOPES as KEY_SCOPES
 from .apikeys import ApiKey
+
+if TYPE_CHECKING:
+    from .portals import Portals
 
 
 class ConfigError(Exception):
@@ -117,6 +120,8 @@ class Config:
     create_budget: float = 20.0
     #: Seconds after a send whose answer was lost before Zoho is searched for the ticket.
     reconcile_delay: float = 2.0
+    #: The portals of ``GATEWAY_PORTALS_FILE``; None: the ZOHO_* variables' one portal (``portals.portals_of``).
+    portals: Portals | None = field(default=None, repr=False)
 
     @property
     def anonymous(self) -> bool:
@@ -264,8 +269,11 @@ def _read_credentials(env: Mapping[str, str], sandbox: bool, for_cli: bool) -> t
             _raw(env, "ZOHO_CLIENT_SECRET") or SANDBOX_CLIENT_SECRET,
             _raw(env, "ZOHO_REFRESH_TOKEN") or SANDBOX_REFRESH_TOKEN,
         )
-    # The CLI's exchange-code exists to produce the refresh token, so it may be missing there.
-    required = ZOHO_CREDENTIALS[:2] if for_cli else ZOHO_CREDENTIALS
+    # The CLI's exchange-code exists to produce the refresh token, so it may be missing there. A portals
+    # file gives every portal its own credentials (portals.py), so none is needed here then.
+    required: tuple[str, ...] = ZOHO_CREDENTIALS[:2] if for_cli else ZOHO_CREDENTIALS
+    if _raw(env, "GATEWAY_PORTALS_FILE"):
+        required = ()
     for name in required:
         if not _raw(env, name):
             hint = "get one with './dev zoho exchange-code CODE --write-env'" if name == "ZOHO_REFRESH_TOKEN" else ""
@@ -412,7 +420,7 @@ def load_config(env: Mapping[str, str] | None = None, *, sandbox: bool | None = 
     dc, accounts_url, api_base_url = _read_endpoints(env, sandbox, f"http://{SANDBOX_HOST}:{sandbox_port}")
     client_id, client_secret, refresh_token = _read_credentials(env, sandbox, for_cli)
     timeout, connect_timeout = _read_timeouts(env)
-    return Config(
+    config = Config(
         sandbox=sandbox,
         client_id=client_id,
         client_secret=client_secret,
@@ -447,6 +455,9 @@ def load_config(env: Mapping[str, str] | None = None, *, sandbox: bool | None = 
         ref_field=_read_ref_field(env),
         **_read_delivery(env),
     )
+    from .portals import with_portals  # here: portals.py reads this module's readers
+
+    return with_portals(config, env, for_cli=for_cli)
 
 
 def development_env(env: Mapping[str, str], *, force_sandbox: bool = False) -> tuple[bool, dict[str, str]]:
