@@ -21,7 +21,7 @@ from ..policies.writes import Outcome
 from ..zoho.model import FullTicket, TicketQuery
 from .access import annotate
 from .answers import json_response, view_etag
-from .schemas import TICKET_ID, changes_in, close_in, find_query, note_in
+from .schemas import MAX_PAGE, TICKET_ID, changes_in, close_in, find_query, note_in
 from .scopes import requires
 from .tickets import _flatten, _idempotency_key, _mark_replayed, read_json_object
 
@@ -78,7 +78,7 @@ def find_tickets() -> Response:
         "has_more": found["has_more"],
     }
     response = json_response(body)
-    if found["has_more"]:
+    if found["has_more"] and query["page"] < MAX_PAGE:  # never a link to a page the find refuses
         # Relative (RFC 8288 allows a reference), so that it stays right behind a proxy; the client's other
         # parameters are kept as given, the page moved on.
         following = urlencode({**args.to_dict(), "page": str(query["page"] + 1)})

@@ -222,6 +222,8 @@ def _optional_text(max_length: int, example: str) -> fields.String:
 
 
 SORTS = ["-created_at", "created_at", "-updated_at", "updated_at"]
+#: The last page a find may ask for (SDP's list paging grows slow far out; narrow the filters instead).
+MAX_PAGE = 10_000
 
 
 class FindQuery(Schema):
@@ -246,7 +248,7 @@ class FindQuery(Schema):
         validate=validate.Regexp(r"^[0-9]{1,20}$"),
         metadata={"description": "The ticket number people see (`#1234` without the `#`)", "example": "1234"},
     )
-    page = fields.Integer(load_default=1, validate=validate.Range(min=1, max=10_000), metadata={"example": 1})
+    page = fields.Integer(load_default=1, validate=validate.Range(min=1, max=MAX_PAGE), metadata={"example": 1})
     per_page = fields.Integer(load_default=25, validate=validate.Range(min=1, max=100), metadata={"example": 25})
     sort = fields.String(
         load_default="-created_at",
