@@ -148,6 +148,10 @@ TICKET: dict[str, Any] = {
 }
 
 
+#: The sandbox's single-line UDF that ``ZOHO_REF_FIELD`` names in tests: a create's reference is written there.
+REF_FIELD = "udf_sline_1"
+
+
 def raw_request(url: str, data: bytes, timeout: float = TIMEOUT) -> tuple[bytes, bytes]:
     """Send ``data`` exactly as given to ``url``'s host and port, close our side, and read the whole answer:
     (status line and headers, body). For requests that ``requests`` would normalise or refuse to send."""

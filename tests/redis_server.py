@@ -76,10 +76,3 @@ def redis_url() -> Iterator[str]:
     finally:
         proc.kill()
         proc.wait()
-
-
-#: Old names, still imported by test_queue.py and test_token_cluster.py: use ``tests.helpers.free_port``,
-#: ``answers_ping`` and ``start_redis_server``.
-_free_port = free_port
-_answers_ping = answers_ping
-_start = start_redis_server

@@ -14,64 +14,19 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 import requests
 
-from tests.servers import REPO, Sandbox, ThreadedGateway
+from tests.helpers import REF_FIELD, REPO, TICKET, keyed_get, keyed_post, keys_env, outbox_records, settled
+from tests.servers import Sandbox, Starter
 from zoho_gateway.policies.outbox import REF
 
-Starter = Callable[..., ThreadedGateway]
-
-KEYS = "alice=alice-key-0123456789abcdef,bob=bob-key-0123456789abcdef"
-TICKET = {
-    "subject": "Printer on fire",
-    "description": "3rd floor, by the window",
-    "requester_email": "jane@example.com",
-}
-REF_FIELD = "udf_sline_1"
+KEYS = keys_env("alice", "bob")
 #: Settles fast: no pause before searching, short leases, one Zoho call of at most 2 s.
 FAST = {"GATEWAY_API_KEYS": KEYS, "GATEWAY_RECONCILE_DELAY": "0", "ZOHO_TIMEOUT": "1.5"}
-
-
-def bearer(name: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {name}-key-0123456789abcdef"}
-
-
-def post(
-    url: str, body: dict[str, Any] | None = None, *, client: str = "alice", key: str | None = None, **headers: str
-) -> requests.Response:
-    sent = {**bearer(client), **headers}
-    if key is not None:
-        sent["Idempotency-Key"] = key
-    return requests.post(f"{url}/requests", json=body or TICKET, headers=sent, timeout=30)
-
-
-def get(url: str, path: str, client: str = "alice") -> requests.Response:
-    return requests.get(f"{url}{path}", headers=bearer(client), timeout=30)
-
-
-def count(sandbox: Sandbox) -> int:
-    answer = sandbox.http.get(f"{sandbox.url}/_sandbox/tickets/count", timeout=5)
-    answer.raise_for_status()
-    return int(answer.json()["count"])
-
-
-def settled(url: str, ref: str, client: str = "alice", timeout: float = 40.0) -> requests.Response:
-    """Poll ``GET /requests/<ref>`` until it answers 200 (settled); the last answer otherwise."""
-    give_up = time.monotonic() + timeout
-    while True:
-        answer = get(url, f"/requests/{ref}", client)
-        if answer.status_code != 202 or time.monotonic() > give_up:
-            return answer
-        time.sleep(0.1)
-
-
-def outbox_records(gateway: ThreadedGateway) -> list[dict[str, Any]]:
-    return [json.loads(item.record) for item in gateway.gateway.queue.list_items(limit=1000)]
 
 
 # --- synchronous creates --------------------------------------------------------------------------------
@@ -81,7 +36,7 @@ def test_a_create_that_goes_well_is_201_with_location_and_a_settled_item(
     make_gateway: Starter, sandbox: Sandbox
 ) -> None:
     gateway = make_gateway(**FAST)
-    answer = post(gateway.url)
+    answer = keyed_post(gateway.url)
     assert answer.status_code == 201, answer.text
     ticket_id = answer.json()["zoho_ticket_id"]
     assert answer.json() == {"message": "Ticket created successfully", "zoho_ticket_id": ticket_id}
@@ -100,9 +55,9 @@ def test_an_unknown_outcome_is_reconciled_into_the_one_ticket(
     env = {**FAST, **({"ZOHO_REF_FIELD": ref_field} if ref_field else {})}
     gateway = make_gateway(**env)
     sandbox.fault(target="create", kind=kind, seconds=3, status=500, times=1)
-    answer = post(gateway.url)
+    answer = keyed_post(gateway.url)
     assert answer.status_code == 201, answer.text
-    assert count(sandbox) == 1
+    assert sandbox.ticket_count() == 1
     [stored] = sandbox.tickets()
     assert answer.json()["zoho_ticket_id"] == str(stored["id"])
     [record] = outbox_records(gateway)
@@ -116,26 +71,26 @@ def test_an_unknown_outcome_of_a_create_that_never_landed_is_sent_again_once(
     gateway = make_gateway(**FAST, ZOHO_REF_FIELD=REF_FIELD)
     # A 500 before the commit: Zoho may have stored it as far as the gateway can tell; the search says no.
     sandbox.fault(target="create", kind="status", status=500, times=1)
-    answer = post(gateway.url)
+    answer = keyed_post(gateway.url)
     assert answer.status_code == 201, answer.text
-    assert count(sandbox) == 1
+    assert sandbox.ticket_count() == 1
     [record] = outbox_records(gateway)
     assert (record["state"], record["attempts"]) == ("created", 2)
 
 
 def test_an_ambiguous_match_is_needs_review_and_202(make_gateway: Starter, sandbox: Sandbox) -> None:
     gateway = make_gateway(**FAST)
-    assert post(gateway.url).status_code == 201  # the same ticket, minutes before: a content search sees both
+    assert keyed_post(gateway.url).status_code == 201  # the same ticket, minutes before: a content search sees both
     sandbox.fault(target="create", kind="hang_after_commit", seconds=3, times=1)
-    answer = post(gateway.url)
+    answer = keyed_post(gateway.url)
     assert answer.status_code == 202, answer.text
     body = answer.json()
     assert body["status"] == "needs_review" and answer.headers["Location"] == f"/requests/{body['request_ref']}"
     assert "Preference-Applied" not in answer.headers
-    status = get(gateway.url, answer.headers["Location"])
+    status = keyed_get(gateway.url, answer.headers["Location"])
     assert status.status_code == 200 and status.json()["status"] == "needs_review"
     assert status.json()["last_error"]["code"] == "ambiguous_match"
-    assert count(sandbox) == 2  # never a third
+    assert sandbox.ticket_count() == 2  # never a third
     listed = gateway.app.test_cli_runner().invoke(args=["zoho", "queue", "list", "--state", "needs_review"])
     assert listed.exit_code == 0 and body["request_ref"] in listed.output, listed.output
 
@@ -145,15 +100,15 @@ def test_an_outage_without_prefer_is_503_and_nothing_is_delivered_later(
 ) -> None:
     gateway = make_gateway(**FAST)
     sandbox.fault(target="create", kind="status", status=503, retry_after="1")
-    answer = post(gateway.url, key="k-outage")
+    answer = keyed_post(gateway.url, key="k-outage")
     assert answer.status_code == 503 and answer.json()["details"]["code"] == "zoho_unavailable", answer.text
     sandbox.clear_faults()
     [record] = outbox_records(gateway)
     assert record["state"] == "failed" and record["last_error"]["code"] == "zoho_unavailable"
     assert gateway.gateway.queue.stats().pending == 0
     # The key was freed: the same request now creates the ticket.
-    again = post(gateway.url, key="k-outage")
-    assert again.status_code == 201 and count(sandbox) == 1
+    again = keyed_post(gateway.url, key="k-outage")
+    assert again.status_code == 201 and sandbox.ticket_count() == 1
 
 
 # --- Prefer: respond-async --------------------------------------------------------------------------------
@@ -161,7 +116,7 @@ def test_an_outage_without_prefer_is_503_and_nothing_is_delivered_later(
 
 def test_respond_async_when_zoho_answers_at_once_is_201(make_gateway: Starter, sandbox: Sandbox) -> None:
     gateway = make_gateway(**FAST)
-    answer = post(gateway.url, Prefer="respond-async, wait=5")
+    answer = keyed_post(gateway.url, Prefer="respond-async, wait=5")
     assert answer.status_code == 201 and "Preference-Applied" not in answer.headers, answer.text
 
 
@@ -175,52 +130,52 @@ def test_respond_async_during_an_outage_is_202_then_delivered_once(
 ) -> None:
     gateway = make_gateway(**FAST, ZOHO_TOKEN_UNREACHABLE_BACKOFF="0.5")
     sandbox.fault(**fault)
-    answer = post(gateway.url, Prefer="respond-async")
+    answer = keyed_post(gateway.url, Prefer="respond-async")
     assert answer.status_code == 202, answer.text
     assert answer.headers["Preference-Applied"] == "respond-async"
     body = answer.json()
     assert set(body) == {"message", "request_ref", "status"} and body["status"] == "queued"
     location = answer.headers["Location"]
     assert location == f"/requests/{body['request_ref']}"
-    pending = get(gateway.url, location)
+    pending = keyed_get(gateway.url, location)
     assert pending.status_code == 202 and pending.json()["status"] == "queued"
     assert pending.json()["last_error"]["code"].startswith("zoho_")
-    assert count(sandbox) == 0
+    assert sandbox.ticket_count() == 0
     sandbox.clear_faults()
     done = settled(gateway.url, body["request_ref"])
     assert done.status_code == 200 and done.json()["status"] == "created", done.text
     ticket_id = done.json()["zoho_ticket_id"]
     assert done.headers["Location"] == f"/requests/{ticket_id}"
     assert set(done.json()) == {"request_ref", "status", "zoho_ticket_id", "attempts", "accepted_at", "last_error"}
-    assert count(sandbox) == 1
+    assert sandbox.ticket_count() == 1
 
 
 def test_queue_creates_always_applies_respond_async(make_gateway: Starter, sandbox: Sandbox) -> None:
     gateway = make_gateway(**FAST, GATEWAY_QUEUE_CREATES="always", GATEWAY_DELIVERERS="0")
     sandbox.fault(target="create", kind="status", status=503, retry_after="1")
-    answer = post(gateway.url)
+    answer = keyed_post(gateway.url)
     assert answer.status_code == 202 and answer.headers["Preference-Applied"] == "respond-async", answer.text
 
 
 def test_wait_zero_queues_without_calling_zoho(make_gateway: Starter, sandbox: Sandbox) -> None:
     gateway = make_gateway(**FAST, GATEWAY_DELIVERERS="0")
-    answer = post(gateway.url, Prefer='respond-async; x=1, wait="0"')
+    answer = keyed_post(gateway.url, Prefer='respond-async; x=1, wait="0"')
     assert answer.status_code == 202, answer.text
     assert sandbox.stats()["create_calls"] == 0
     # An operator's deliverer (flask zoho deliver) takes it from there.
     deliverer = gateway.gateway.delivery.start(loops=1)
     assert deliverer is not None
     assert settled(gateway.url, answer.json()["request_ref"]).json()["status"] == "created"
-    assert count(sandbox) == 1
+    assert sandbox.ticket_count() == 1
 
 
 def test_a_permanent_refusal_ends_failed_with_the_synchronous_code(make_gateway: Starter, sandbox: Sandbox) -> None:
     gateway = make_gateway(**FAST)
     bad = {**TICKET, "priority": "Not a priority"}
-    sync = post(gateway.url, bad)
+    sync = keyed_post(gateway.url, bad)
     assert sync.status_code == 422, sync.text
     sandbox.fault(target="create", kind="status", status=503, retry_after="1")
-    queued = post(gateway.url, bad, Prefer="respond-async")
+    queued = keyed_post(gateway.url, bad, Prefer="respond-async")
     assert queued.status_code == 202, queued.text
     sandbox.clear_faults()
     done = settled(gateway.url, queued.json()["request_ref"])
@@ -228,7 +183,7 @@ def test_a_permanent_refusal_ends_failed_with_the_synchronous_code(make_gateway:
     error = done.json()["last_error"]
     assert error["code"] == sync.json()["details"]["code"] == "zoho_rejected_value"
     assert error["message"] == sync.json()["details"]["message"]
-    assert count(sandbox) == 0
+    assert sandbox.ticket_count() == 0
 
 
 # --- keyed repeats ----------------------------------------------------------------------------------------
@@ -237,31 +192,31 @@ def test_a_permanent_refusal_ends_failed_with_the_synchronous_code(make_gateway:
 def test_keyed_repeats_follow_the_settled_outcome(make_gateway: Starter, sandbox: Sandbox) -> None:
     gateway = make_gateway(**FAST)
     sandbox.fault(target="create", kind="status", status=503, retry_after="1")
-    first = post(gateway.url, key="order-1", Prefer="respond-async")
+    first = keyed_post(gateway.url, key="order-1", Prefer="respond-async")
     assert first.status_code == 202, first.text
     ref = first.json()["request_ref"]
-    repeat = post(gateway.url, key="order-1", Prefer="respond-async")
+    repeat = keyed_post(gateway.url, key="order-1", Prefer="respond-async")
     assert repeat.status_code == 202 and repeat.headers["Idempotent-Replayed"] == "true"
     assert repeat.json()["request_ref"] == ref and repeat.headers["Location"] == f"/requests/{ref}"
-    plain = post(gateway.url, key="order-1")  # a repeat without Prefer follows the same item
+    plain = keyed_post(gateway.url, key="order-1")  # a repeat without Prefer follows the same item
     assert plain.status_code == 202 and plain.json()["request_ref"] == ref
     sandbox.clear_faults()
     ticket_id = settled(gateway.url, ref).json()["zoho_ticket_id"]
-    later = post(gateway.url, key="order-1")
+    later = keyed_post(gateway.url, key="order-1")
     assert later.status_code == 201 and later.headers["Idempotent-Replayed"] == "true", later.text
     assert later.json()["zoho_ticket_id"] == ticket_id and later.headers["Location"] == f"/requests/{ticket_id}"
-    assert count(sandbox) == 1
+    assert sandbox.ticket_count() == 1
 
 
 def test_a_keyed_repeat_of_a_failed_create_replays_the_failure(make_gateway: Starter, sandbox: Sandbox) -> None:
     gateway = make_gateway(**FAST)
     bad = {**TICKET, "priority": "Not a priority"}
     sandbox.fault(target="create", kind="status", status=503, retry_after="1")
-    first = post(gateway.url, bad, key="order-2", Prefer="respond-async")
+    first = keyed_post(gateway.url, bad, key="order-2", Prefer="respond-async")
     assert first.status_code == 202
     sandbox.clear_faults()
     assert settled(gateway.url, first.json()["request_ref"]).json()["status"] == "failed"
-    repeat = post(gateway.url, bad, key="order-2")
+    repeat = keyed_post(gateway.url, bad, key="order-2")
     assert repeat.status_code == 422 and repeat.headers["Idempotent-Replayed"] == "true", repeat.text
     assert repeat.json()["details"]["code"] == "zoho_rejected_value"
 
@@ -269,11 +224,11 @@ def test_a_keyed_repeat_of_a_failed_create_replays_the_failure(make_gateway: Sta
 def test_a_keyed_unknown_outcome_replays_the_one_ticket(make_gateway: Starter, sandbox: Sandbox) -> None:
     gateway = make_gateway(**FAST, ZOHO_REF_FIELD=REF_FIELD)
     sandbox.fault(target="create", kind="hang_after_commit", seconds=3, times=1)
-    first = post(gateway.url, key="order-3")
+    first = keyed_post(gateway.url, key="order-3")
     assert first.status_code == 201, first.text
-    again = post(gateway.url, key="order-3")
+    again = keyed_post(gateway.url, key="order-3")
     assert again.status_code == 201 and again.json() == first.json() and again.headers["Idempotent-Replayed"] == "true"
-    assert count(sandbox) == 1
+    assert sandbox.ticket_count() == 1
 
 
 # --- GET /requests/<request_ref> ---------------------------------------------------------------------------
@@ -281,16 +236,16 @@ def test_a_keyed_unknown_outcome_replays_the_one_ticket(make_gateway: Starter, s
 
 def test_a_reference_is_visible_to_its_api_key_only(make_gateway: Starter, sandbox: Sandbox) -> None:
     gateway = make_gateway(**FAST, GATEWAY_DELIVERERS="0")
-    answer = post(gateway.url, Prefer="respond-async, wait=0")
+    answer = keyed_post(gateway.url, Prefer="respond-async, wait=0")
     ref = answer.json()["request_ref"]
-    mine = get(gateway.url, f"/requests/{ref}")
+    mine = keyed_get(gateway.url, f"/requests/{ref}")
     assert mine.status_code == 202 and mine.json()["request_ref"] == ref and mine.headers["Cache-Control"] == "no-store"
-    theirs = get(gateway.url, f"/requests/{ref}", client="bob")
+    theirs = keyed_get(gateway.url, f"/requests/{ref}", client="bob")
     assert theirs.status_code == 404 and theirs.json()["details"]["code"] == "request_not_found"
-    unknown = get(gateway.url, "/requests/rq_never-issued")
+    unknown = keyed_get(gateway.url, "/requests/rq_never-issued")
     assert unknown.status_code == 404 and unknown.json()["details"]["code"] == "request_not_found"
-    assert get(gateway.url, "/requests/not%20a%20ref").status_code == 400
-    assert get(gateway.url, f"/requests/{'a' * 41}").status_code == 400
+    assert keyed_get(gateway.url, "/requests/not%20a%20ref").status_code == 400
+    assert keyed_get(gateway.url, f"/requests/{'a' * 41}").status_code == 400
 
 
 # --- operators ----------------------------------------------------------------------------------------------
@@ -298,7 +253,7 @@ def test_a_reference_is_visible_to_its_api_key_only(make_gateway: Starter, sandb
 
 def test_cli_lists_shows_retries_and_drops(make_gateway: Starter, sandbox: Sandbox) -> None:
     gateway = make_gateway(**FAST, GATEWAY_DELIVERERS="0")
-    refs = [post(gateway.url, Prefer="respond-async, wait=0").json()["request_ref"] for _ in range(2)]
+    refs = [keyed_post(gateway.url, Prefer="respond-async, wait=0").json()["request_ref"] for _ in range(2)]
     cli = gateway.app.test_cli_runner()
     listed = cli.invoke(args=["zoho", "queue", "list"])
     assert listed.exit_code == 0 and all(ref in listed.output for ref in refs), listed.output
@@ -306,26 +261,26 @@ def test_cli_lists_shows_retries_and_drops(make_gateway: Starter, sandbox: Sandb
     assert shown.exit_code == 0 and json.loads(shown.output)["status"] == "queued", shown.output
     dropped = cli.invoke(args=["zoho", "queue", "drop", refs[1]])
     assert dropped.exit_code == 0, dropped.output
-    gone = get(gateway.url, f"/requests/{refs[1]}")
+    gone = keyed_get(gateway.url, f"/requests/{refs[1]}")
     assert gone.status_code == 200 and gone.json()["last_error"]["code"] == "request_dropped"
     retried = cli.invoke(args=["zoho", "queue", "retry", refs[1]])
     assert retried.exit_code == 0, retried.output
-    assert get(gateway.url, f"/requests/{refs[1]}").json()["status"] == "queued"
+    assert keyed_get(gateway.url, f"/requests/{refs[1]}").json()["status"] == "queued"
     assert cli.invoke(args=["zoho", "queue", "show", "rq_nope"]).exit_code != 0
     gateway.gateway.delivery.start(loops=1)
     assert all(settled(gateway.url, ref).json()["status"] == "created" for ref in refs)
-    assert count(sandbox) == 2
+    assert sandbox.ticket_count() == 2
 
 
 def test_readyz_stays_ready_with_a_backlog_and_metrics_count_it(make_gateway: Starter, sandbox: Sandbox) -> None:
     gateway = make_gateway(**FAST, GATEWAY_DELIVERERS="0")
     for _ in range(3):
-        assert post(gateway.url, Prefer="respond-async, wait=0").status_code == 202
+        assert keyed_post(gateway.url, Prefer="respond-async, wait=0").status_code == 202
     ready = requests.get(f"{gateway.url}/readyz", timeout=5)
     assert ready.status_code == 200, ready.text
     queue = ready.json()["queue"]
     assert queue["pending"] == 3 and queue["durability"]["backend"] == "memory" and queue["warning"]
-    metrics = get(gateway.url, "/metrics").text
+    metrics = keyed_get(gateway.url, "/metrics").text
     assert "gateway_outbox_pending 3.0" in metrics
     assert "gateway_outbox_oldest_pending_seconds" in metrics
 
@@ -335,18 +290,18 @@ def test_an_item_failing_past_the_max_age_ends_failed_with_its_last_error(
 ) -> None:
     gateway = make_gateway(**FAST, GATEWAY_DELIVERY_MAX_AGE="1")
     sandbox.fault(target="create", kind="status", status=503, retry_after="1")
-    answer = post(gateway.url, Prefer="respond-async")
+    answer = keyed_post(gateway.url, Prefer="respond-async")
     assert answer.status_code == 202
     done = settled(gateway.url, answer.json()["request_ref"])
     assert done.status_code == 200 and done.json()["status"] == "failed", done.text
     assert done.json()["last_error"]["code"] == "zoho_unavailable" and done.json()["attempts"] >= 2
-    assert count(sandbox) == 0
+    assert sandbox.ticket_count() == 0
 
 
 def test_settled_items_are_pruned_after_their_retention(make_gateway: Starter, sandbox: Sandbox) -> None:
     gateway = make_gateway(**FAST, GATEWAY_IDEMPOTENCY_TTL="60", GATEWAY_DELIVERERS="0")
-    assert post(gateway.url).status_code == 201
-    pending = post(gateway.url, Prefer="respond-async, wait=0").json()["request_ref"]
+    assert keyed_post(gateway.url).status_code == 201
+    pending = keyed_post(gateway.url, Prefer="respond-async, wait=0").json()["request_ref"]
     outbox = gateway.gateway.outbox
     assert outbox.prune() == 0  # settled a moment ago: kept
     later = dataclasses.replace(outbox, clock=lambda: time.time() + 61)
@@ -358,15 +313,15 @@ def test_settled_items_are_pruned_after_their_retention(make_gateway: Starter, s
 def test_the_sync_path_on_redis(make_gateway: Starter, sandbox: Sandbox, redis_url: str) -> None:
     gateway = make_gateway(**FAST, GATEWAY_STATE_URL=f"{redis_url.rsplit('/', 1)[0]}/8", ZOHO_REF_FIELD=REF_FIELD)
     sandbox.fault(target="create", kind="hang_after_commit", seconds=3, times=1)
-    assert post(gateway.url).status_code == 201
-    assert post(gateway.url, Prefer="respond-async").status_code == 201
-    assert count(sandbox) == 2
+    assert keyed_post(gateway.url).status_code == 201
+    assert keyed_post(gateway.url, Prefer="respond-async").status_code == 201
+    assert sandbox.ticket_count() == 2
 
 
 def test_flask_zoho_deliver_runs_as_its_own_process(make_gateway: Starter, sandbox: Sandbox, tmp_path: Path) -> None:
     state = f"sqlite:///{tmp_path}/state.db"
     gateway = make_gateway(**FAST, GATEWAY_STATE_URL=state, GATEWAY_DELIVERERS="0")
-    ref = post(gateway.url, Prefer="respond-async, wait=0").json()["request_ref"]
+    ref = keyed_post(gateway.url, Prefer="respond-async, wait=0").json()["request_ref"]
     env = {
         **os.environ,
         "GATEWAY_SANDBOX": "1",
@@ -392,7 +347,7 @@ def test_flask_zoho_deliver_runs_as_its_own_process(make_gateway: Starter, sandb
         out, err = proc.communicate(timeout=20)
     assert proc.returncode == 0, err.decode()
     assert b"deliverer stopped" in err
-    assert count(sandbox) == 1
+    assert sandbox.ticket_count() == 1
 
 
 def test_an_unknown_outcome_not_settled_in_time_is_202_and_settled_in_the_background(
@@ -400,15 +355,15 @@ def test_an_unknown_outcome_not_settled_in_time_is_202_and_settled_in_the_backgr
 ) -> None:
     gateway = make_gateway(**FAST, GATEWAY_CREATE_BUDGET="0.5", ZOHO_REF_FIELD=REF_FIELD)
     sandbox.fault(target="create", kind="hang_after_commit", seconds=3, times=1)
-    first = post(gateway.url, key="slow-1")
+    first = keyed_post(gateway.url, key="slow-1")
     assert first.status_code == 202 and "Preference-Applied" not in first.headers, first.text
     assert first.json()["status"] == "unknown"
     ref = first.json()["request_ref"]
     done = settled(gateway.url, ref)
     assert done.status_code == 200 and done.json()["status"] == "created", done.text
-    again = post(gateway.url, key="slow-1")
+    again = keyed_post(gateway.url, key="slow-1")
     assert again.status_code == 201 and again.json()["zoho_ticket_id"] == done.json()["zoho_ticket_id"]
-    assert count(sandbox) == 1 and sandbox.stats()["create_calls"] == 1
+    assert sandbox.ticket_count() == 1 and sandbox.stats()["create_calls"] == 1
 
 
 def test_every_state_change_is_one_audit_line_with_the_ref_and_request_id(
@@ -416,7 +371,7 @@ def test_every_state_change_is_one_audit_line_with_the_ref_and_request_id(
 ) -> None:
     gateway = make_gateway(**FAST)
     sandbox.fault(target="create", kind="reset_after_commit", times=1)
-    answer = post(gateway.url, **{"X-Request-ID": "audit-me-1"})
+    answer = keyed_post(gateway.url, **{"X-Request-ID": "audit-me-1"})
     assert answer.status_code == 201
     [record] = outbox_records(gateway)
     lines = [json.loads(line) for line in Path(gateway.gateway.config.log_file).read_text().splitlines() if line]

@@ -14,16 +14,13 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-import redis
-
-from tests.servers import GunicornGateway, Sandbox
-from tests.test_outbox import KEYS, REF_FIELD, count, get, post, settled
-
-GunicornStarter = Callable[..., GunicornGateway]
+from tests.helpers import REF_FIELD, keyed_get, keyed_post, keys_env, settled
+from tests.redis_server import redis_db
+from tests.servers import GunicornStarter, Sandbox
 
 #: Short leases, no pause before a search, deliverers in every worker.
 CLUSTER = {
-    "GATEWAY_API_KEYS": KEYS,
+    "GATEWAY_API_KEYS": keys_env("alice", "bob"),
     "GATEWAY_RECONCILE_DELAY": "0",
     "GATEWAY_DELIVERY_LEASE": "3",
     "ZOHO_TIMEOUT": "10",
@@ -49,7 +46,7 @@ def queue_async(url: str, n: int, **headers: str) -> list[str]:
             "description": f"ticket {i}",
             "requester_email": "jane@example.com",
         }
-        answer = post(url, body, key=f"queued-{i}", Prefer="respond-async, wait=0", **headers)
+        answer = keyed_post(url, body, key=f"queued-{i}", Prefer="respond-async, wait=0", **headers)
         assert answer.status_code == 202, answer.text
         refs.append(answer.json()["request_ref"])
     return refs
@@ -73,7 +70,7 @@ def test_a_worker_killed_mid_send_leaves_one_ticket(make_gunicorn: GunicornStart
     # The arbiter starts new workers; one takes the item over once the lease lapses, and searches first.
     done = settled(server.url, ref)
     assert done.status_code == 200 and done.json()["status"] == "created", done.text
-    assert count(sandbox) == 1
+    assert sandbox.ticket_count() == 1
     assert sandbox.stats()["create_calls"] == 1  # found, never sent again
     assert "outbox_lapsed" in server.logs() or "sending -> unknown" in server.logs()
 
@@ -89,28 +86,25 @@ def test_the_arbiter_killed_with_creates_pending_delivers_them_after_a_restart(
     kill([first.proc.pid, *workers])
     first.proc.wait()
     sandbox.clear_faults()
-    assert count(sandbox) == 0
+    assert sandbox.ticket_count() == 0
     # A new arbiter on the same SQLite file: its workers' deliverers find the backlog.
     second = make_gunicorn(workers=2, **CLUSTER)
     for ref in refs:
         done = settled(second.url, ref)
         assert done.status_code == 200 and done.json()["status"] == "created", done.text
-    assert count(sandbox) == 5
+    assert sandbox.ticket_count() == 5
     assert len({settled(second.url, ref).json()["zoho_ticket_id"] for ref in refs}) == 5
 
 
 def test_two_masters_sharing_redis_deliver_each_create_once(
     make_gunicorn: GunicornStarter, sandbox: Sandbox, redis_url: str
 ) -> None:
-    state = f"{redis_url.rsplit('/', 1)[0]}/9"
-    client = redis.Redis.from_url(state)
-    client.flushdb()
-    client.close()
+    state = redis_db(redis_url, 9)
     env = {**CLUSTER, "GATEWAY_STATE_URL": state, "GATEWAY_DELIVERY_CONCURRENCY": "2"}
     one, two = make_gunicorn(workers=2, **env), make_gunicorn(workers=2, **env)
     sandbox.fault(target="create", kind="status", status=503)
     refs = queue_async(one.url, 6) + [
-        post(
+        keyed_post(
             two.url,
             {"subject": f"Other {i}", "description": "x", "requester_email": "joe@example.com"},
             key=f"o-{i}",
@@ -119,7 +113,7 @@ def test_two_masters_sharing_redis_deliver_each_create_once(
         for i in range(6)
     ]
     # A keyed repeat on the other master follows the same item.
-    repeat = post(
+    repeat = keyed_post(
         two.url,
         {"subject": "Queued 0", "description": "ticket 0", "requester_email": "jane@example.com"},
         key="queued-0",
@@ -130,6 +124,6 @@ def test_two_masters_sharing_redis_deliver_each_create_once(
     for n, ref in enumerate(refs):
         done = settled((one, two)[n % 2].url, ref)
         assert done.status_code == 200 and done.json()["status"] == "created", done.text
-    assert count(sandbox) == 12
-    ready = get(one.url, "/readyz").json()["queue"]
+    assert sandbox.ticket_count() == 12
+    ready = keyed_get(one.url, "/readyz").json()["queue"]
     assert ready["durability"]["backend"] == "redis" and "appendonly" in (ready["warning"] or "")

@@ -11,12 +11,10 @@ import shutil
 import signal
 import sqlite3
 import subprocess
-import sys
 import threading
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from multiprocessing.pool import Pool
 from pathlib import Path
@@ -25,7 +23,8 @@ from typing import Any
 import pytest
 import redis
 
-from tests.redis_server import _answers_ping, _free_port, redis_url  # noqa: F401
+from tests.helpers import OPEN_FILES_SOURCE, Spec, burst, free_port, run_python, spec_for
+from tests.redis_server import answers_ping
 from zoho_gateway.state import (
     Claimed,
     MemoryQueue,
@@ -37,11 +36,6 @@ from zoho_gateway.state import (
     StoreUnavailable,
     open_queue,
 )
-
-ROOT = Path(__file__).resolve().parent.parent
-
-# How a child process finds the same queue: ("sqlite", path) or ("redis", "url namespace").
-Spec = tuple[str, str]
 
 LEASE = 30.0
 
@@ -68,14 +62,6 @@ def _open_spec(spec: Spec, clock: Callable[[], float] | None = None) -> Queue:
     return RedisQueue(url, namespace=namespace, **extra)
 
 
-def _spec_for(kind: str, request: pytest.FixtureRequest, tmp_path: Path) -> Spec:
-    if kind == "sqlite":
-        return ("sqlite", str(tmp_path / "state.db"))
-    # A fresh namespace per test keeps tests apart on the one session server.
-    url = request.getfixturevalue("redis_url")
-    return ("redis", f"{url} test-{uuid.uuid4().hex}:")
-
-
 @pytest.fixture
 def clock() -> FakeClock:
     return FakeClock()
@@ -86,35 +72,9 @@ def queue(request: pytest.FixtureRequest, tmp_path: Path, clock: FakeClock) -> I
     if request.param == "memory":
         backend: Queue = MemoryQueue(clock=clock)
     else:
-        backend = _open_spec(_spec_for(request.param, request, tmp_path), clock)
+        backend = _open_spec(spec_for(request.param, request, tmp_path), clock)
     yield backend
     backend.close()
-
-
-@pytest.fixture(params=["sqlite", "redis"])
-def shared_spec(request: pytest.FixtureRequest, tmp_path: Path) -> Spec:
-    return _spec_for(request.param, request, tmp_path)
-
-
-@pytest.fixture(scope="module")
-def pool() -> Iterator[Pool]:
-    # spawn, not fork: each worker is a fresh interpreter with its own connections, as gunicorn
-    # workers on several hosts would be.
-    with multiprocessing.get_context("spawn").Pool(4) as workers:
-        yield workers
-
-
-def _in_threads(count: int, work: Callable[[int], Any]) -> list[Any]:
-    """Run ``work(i)`` in ``count`` threads released together; return the results in order."""
-    barrier = threading.Barrier(count)
-
-    def run(i: int) -> Any:
-        barrier.wait()
-        return work(i)
-
-    with ThreadPoolExecutor(max_workers=count) as executor:
-        futures = [executor.submit(run, i) for i in range(count)]
-        return [future.result() for future in futures]
 
 
 def _claim(queue: Queue, owner: str, *, lease: float = LEASE, max_in_flight: int | None = None) -> Claimed:
@@ -174,7 +134,7 @@ def test_claims_are_exclusive_across_threads(queue: Queue) -> None:
     refs = [f"ref-{i:03d}" for i in range(200)]
     for ref in refs:
         queue.put(ref, ref.encode())
-    results = _in_threads(16, lambda i: _drain(queue, f"thread-{i}"))
+    results = burst(lambda i: _drain(queue, f"thread-{i}"), 16)
     claimed = Counter(ref for got in results for ref in got)
     assert sorted(claimed) == refs
     assert set(claimed.values()) == {1}
@@ -219,7 +179,7 @@ def test_max_in_flight_holds_under_16_threads(queue: Queue) -> None:
             delivered += 1
         return delivered
 
-    assert sum(_in_threads(16, deliver)) == 100
+    assert sum(burst(deliver, 16)) == 100
     # Counted between a claim's return and its settle, so never more than the queue let out at once.
     assert 1 <= most[0] <= 3
 
@@ -479,14 +439,15 @@ def _claim_all(spec: Spec, owner: str, start: Any) -> list[str]:
     return got
 
 
-def test_processes_claim_each_item_once(shared_spec: Spec, pool: Pool) -> None:
-    queue = _open_spec(shared_spec)
+def test_processes_claim_each_item_once(backend_spec: Spec, spawn_pool: Pool) -> None:
+    queue = _open_spec(backend_spec)
     refs = [f"ref-{i:03d}" for i in range(200)]
     for ref in refs:
         queue.put(ref, ref.encode())
     with multiprocessing.get_context("spawn").Manager() as manager:
         start = manager.Event()
-        results = pool.starmap_async(_claim_all, [(shared_spec, f"proc-{i}", start) for i in range(4)], chunksize=1)
+        work = [(backend_spec, f"proc-{i}", start) for i in range(4)]
+        results = spawn_pool.starmap_async(_claim_all, work, chunksize=1)
         start.set()
         claimed = Counter(ref for got in results.get(120) for ref in got)
     assert sorted(claimed) == refs
@@ -512,22 +473,18 @@ print(claimed.ref, claimed.record.decode(), claimed.lapsed)
 """
 
 
-def _python(script: str, spec: Spec) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-c", script, *spec], capture_output=True, text=True, timeout=60, cwd=ROOT)
-
-
-def test_a_put_survives_the_process_being_killed(shared_spec: Spec) -> None:
-    died = _python(_PUT_THEN_DIE, shared_spec)
+def test_a_put_survives_the_process_being_killed(backend_spec: Spec) -> None:
+    died = run_python(_PUT_THEN_DIE, *backend_spec)
     assert died.returncode == -signal.SIGKILL, died.stderr
-    read = _python(_READ, shared_spec)
+    read = run_python(_READ, *backend_spec)
     assert read.returncode == 0, read.stderr
     assert read.stdout.strip() == "accepted a ticket nobody may lose False"
 
 
-def test_a_forked_child_uses_connections_of_its_own(shared_spec: Spec) -> None:
+def test_a_forked_child_uses_connections_of_its_own(backend_spec: Spec) -> None:
     # gunicorn forks workers from a master that may have used the queue: the child must not share
     # the parent's SQLite connections or Redis sockets.
-    queue = _open_spec(shared_spec)
+    queue = _open_spec(backend_spec)
     queue.put("parent", b"")
     pid = os.fork()
     if pid == 0:  # the child: report through the exit status only
@@ -568,7 +525,7 @@ def test_sqlite_queue_shares_the_state_file_and_syncs_fully(tmp_path: Path) -> N
 
 
 _GREENLETS = """
-import os, sys
+import sys
 from gevent import monkey
 monkey.patch_all()
 import gevent
@@ -580,26 +537,15 @@ def deliver(i):
     assert claimed is not None and queue.update(claimed.ref, b"done", owner=claimed.owner, settled=True)
 for batch in range(5):
     gevent.joinall([gevent.spawn(deliver, batch * 100 + i) for i in range(100)], raise_error=True)
-def target(fd):
-    try:
-        return os.readlink(f"/proc/self/fd/{fd}")
-    except OSError:  # the directory listing's own descriptor, closed by now
-        return ""
-links = [target(fd) for fd in os.listdir("/proc/self/fd")]
-print(len(queue.list_items(limit=1000)), queue.stats().pending, sum(link == queue.path for link in links))
+""" + OPEN_FILES_SOURCE + """
+print(len(queue.list_items(limit=1000)), queue.stats().pending, open_files(queue.path))
 """
 
 
 def test_sqlite_under_gevent_reuses_connections_across_greenlets(tmp_path: Path) -> None:
     # Under the gevent worker each request is a new greenlet: the queue's pool must not open one
     # connection per greenlet, as a threading.local would.
-    out = subprocess.run(
-        [sys.executable, "-c", _GREENLETS, str(tmp_path / "state.db")],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        cwd=ROOT,
-    )
+    out = run_python(_GREENLETS, str(tmp_path / "state.db"))
     assert out.returncode == 0, out.stderr
     items, pending, open_files = out.stdout.split()
     assert (items, pending) == ("500", "0")
@@ -621,7 +567,7 @@ def _redis_server(workdir: Path, *args: str, port: int | None = None) -> Iterato
     """A redis-server of our own (the session one runs without persistence), killed on exit."""
     binary = shutil.which("redis-server")
     assert binary is not None, "redis-server is not on PATH"
-    port = port or _free_port()
+    port = port or free_port()
     workdir.mkdir(exist_ok=True)
     proc = subprocess.Popen(
         [binary, "--port", str(port), "--bind", "127.0.0.1", "--dir", str(workdir), "--save", "", *args],
@@ -630,7 +576,7 @@ def _redis_server(workdir: Path, *args: str, port: int | None = None) -> Iterato
     )
     try:
         for _ in range(500):
-            if _answers_ping(port) or proc.poll() is not None:
+            if answers_ping(port) or proc.poll() is not None:
                 break
             threading.Event().wait(0.02)
         assert proc.poll() is None, "redis-server exited at start"
@@ -640,7 +586,7 @@ def _redis_server(workdir: Path, *args: str, port: int | None = None) -> Iterato
         proc.wait()
 
 
-def test_redis_without_aof_says_items_die_with_redis(redis_url: str) -> None:  # noqa: F811
+def test_redis_without_aof_says_items_die_with_redis(redis_url: str) -> None:
     facts = RedisQueue(redis_url).durability()
     assert facts["settings"]["appendonly"] == "no"
     assert facts["survives_process_crash"] is True
@@ -676,7 +622,7 @@ def test_redis_that_refuses_config_is_unknown(tmp_path: Path) -> None:
 
 
 def test_redis_with_aof_keeps_items_across_a_redis_crash(tmp_path: Path) -> None:
-    port = _free_port()
+    port = free_port()
     workdir = tmp_path / "crash"
     args = ("--appendonly", "yes", "--appendfsync", "always")
     with _redis_server(workdir, *args, port=port) as (url, server):
@@ -696,7 +642,7 @@ def test_redis_with_aof_keeps_items_across_a_redis_crash(tmp_path: Path) -> None
         queue.close()
 
 
-def test_redis_wait_blocks_on_the_server_instead_of_polling(redis_url: str) -> None:  # noqa: F811
+def test_redis_wait_blocks_on_the_server_instead_of_polling(redis_url: str) -> None:
     queue = RedisQueue(redis_url, namespace=f"test-{uuid.uuid4().hex}:")
     watcher = redis.Redis.from_url(redis_url)
     blocked_before = int(watcher.info("clients")["blocked_clients"])
@@ -718,7 +664,7 @@ def test_redis_wait_blocks_on_the_server_instead_of_polling(redis_url: str) -> N
 
 
 def test_redis_failures_become_store_unavailable() -> None:
-    queue = RedisQueue(f"redis://:s3cret-pw@127.0.0.1:{_free_port()}/0")
+    queue = RedisQueue(f"redis://:s3cret-pw@127.0.0.1:{free_port()}/0")
     with pytest.raises(StoreUnavailable) as caught:
         queue.put("r", b"secret record")
     with pytest.raises(StoreUnavailable):
@@ -729,7 +675,7 @@ def test_redis_failures_become_store_unavailable() -> None:
 # -- open_queue -------------------------------------------------------------------------------------
 
 
-def test_open_queue_follows_the_state_url(tmp_path: Path, redis_url: str) -> None:  # noqa: F811
+def test_open_queue_follows_the_state_url(tmp_path: Path, redis_url: str) -> None:
     assert isinstance(open_queue("memory://"), MemoryQueue)
     sqlite_queue = open_queue(f"sqlite:///{tmp_path}/state.db")
     assert isinstance(sqlite_queue, SQLiteQueue) and sqlite_queue.path == str(tmp_path / "state.db")

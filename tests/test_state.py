@@ -10,16 +10,14 @@ import sqlite3
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Iterator
 from multiprocessing.pool import Pool
 from pathlib import Path
-from typing import Any
 
 import pytest
 import redis
 
-from tests.redis_server import redis_url  # noqa: F401
+from tests.helpers import OPEN_FILES_SOURCE, Spec, burst, free_port, run_python, spec_for
 from zoho_gateway.state import (
     MemoryStore,
     RedisStore,
@@ -28,9 +26,6 @@ from zoho_gateway.state import (
     StoreUnavailable,
     open_store,
 )
-
-# How a child process finds the same store: ("sqlite", path) or ("redis", "url namespace").
-Spec = tuple[str, str]
 
 THREADS = 20
 
@@ -43,49 +38,14 @@ def _open_spec(spec: Spec) -> Store:
     return RedisStore(url, namespace=namespace)
 
 
-def _spec_for(kind: str, request: pytest.FixtureRequest, tmp_path: Path) -> Spec:
-    if kind == "sqlite":
-        return ("sqlite", str(tmp_path / "state.db"))
-    # A fresh namespace per test keeps tests apart on the one session server.
-    url = request.getfixturevalue("redis_url")
-    return ("redis", f"{url} test-{uuid.uuid4().hex}:")
-
-
 @pytest.fixture(params=["memory", "sqlite", "redis"])
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
     if request.param == "memory":
         backend: Store = MemoryStore()
     else:
-        backend = _open_spec(_spec_for(request.param, request, tmp_path))
+        backend = _open_spec(spec_for(request.param, request, tmp_path))
     yield backend
     backend.close()
-
-
-@pytest.fixture(params=["sqlite", "redis"])
-def shared_spec(request: pytest.FixtureRequest, tmp_path: Path) -> Spec:
-    return _spec_for(request.param, request, tmp_path)
-
-
-@pytest.fixture(scope="module")
-def pool() -> Iterator[Pool]:
-    # spawn, not fork: each worker is a fresh interpreter with its own connections, as gunicorn
-    # workers on several hosts would be. One pool serves every cross-process test to save start-up.
-    with multiprocessing.get_context("spawn").Pool(4) as workers:
-        yield workers
-
-
-def _in_threads(count: int, work: Callable[[int], Any]) -> list[Any]:
-    """Run ``work(i)`` in ``count`` threads released together; return the results in order."""
-    barrier = threading.Barrier(count)
-
-    def run(i: int) -> Any:
-        barrier.wait()
-        return work(i)
-
-    with ThreadPoolExecutor(max_workers=count) as executor:
-        futures = [executor.submit(run, i) for i in range(count)]
-        # result() re-raises a worker's exception here, in the test's thread.
-        return [future.result() for future in futures]
 
 
 # -- the contract, on every backend -----------------------------------------------------------------
@@ -115,7 +75,7 @@ def test_ttl_expiry(store: Store) -> None:
 
 
 def test_add_is_a_claim(store: Store) -> None:
-    won = _in_threads(THREADS, lambda i: store.add("claim", str(i).encode(), ttl=5))
+    won = burst(lambda i: store.add("claim", str(i).encode(), ttl=5), THREADS)
     assert won.count(True) == 1
     assert store.get("claim") == str(won.index(True)).encode()
 
@@ -133,7 +93,7 @@ def test_incr_is_atomic(store: Store) -> None:
         for _ in range(50):
             store.incr("hits", ttl=30)
 
-    _in_threads(THREADS, bump)
+    burst(bump, THREADS)
     assert store.get("hits") == b"1000"
     assert store.incr("hits", 0) == 1000
     assert store.incr("hits", -10) == 990
@@ -188,7 +148,7 @@ def test_lock_excludes_other_threads(store: Store) -> None:
                 store.set("n", str(value + 1).encode())
                 inside[0] -= 1
 
-    _in_threads(5, work)
+    burst(work, 5)
     assert overlaps[0] == 0
     assert store.get("n") == b"50"
 
@@ -297,28 +257,28 @@ def _start_soon() -> float:
     return time.time() + 0.3
 
 
-def test_processes_claim_each_key_once(shared_spec: Spec, pool: Pool) -> None:
-    results = pool.starmap(_claim_keys, [(shared_spec, _start_soon())] * 4, chunksize=1)
+def test_processes_claim_each_key_once(backend_spec: Spec, spawn_pool: Pool) -> None:
+    results = spawn_pool.starmap(_claim_keys, [(backend_spec, _start_soon())] * 4, chunksize=1)
     won = sorted(key for keys in results for key in keys)
     assert won == sorted(f"k{i}" for i in range(50))
 
 
-def test_processes_count_exactly(shared_spec: Spec, pool: Pool) -> None:
-    pool.starmap(_count, [(shared_spec, _start_soon())] * 4, chunksize=1)
-    assert _open_spec(shared_spec).get("hits") == b"1000"
+def test_processes_count_exactly(backend_spec: Spec, spawn_pool: Pool) -> None:
+    spawn_pool.starmap(_count, [(backend_spec, _start_soon())] * 4, chunksize=1)
+    assert _open_spec(backend_spec).get("hits") == b"1000"
 
 
-def test_processes_exclude_each_other_under_a_lock(shared_spec: Spec, pool: Pool) -> None:
-    pool.starmap(_locked_read_modify_write, [(shared_spec, _start_soon())] * 4, chunksize=1)
-    assert _open_spec(shared_spec).get("n") == b"60"
+def test_processes_exclude_each_other_under_a_lock(backend_spec: Spec, spawn_pool: Pool) -> None:
+    spawn_pool.starmap(_locked_read_modify_write, [(backend_spec, _start_soon())] * 4, chunksize=1)
+    assert _open_spec(backend_spec).get("n") == b"60"
 
 
-def test_a_killed_holder_lets_its_lease_lapse(shared_spec: Spec, pool: Pool) -> None:
+def test_a_killed_holder_lets_its_lease_lapse(backend_spec: Spec, spawn_pool: Pool) -> None:
     lease = 1.5
     spawn = multiprocessing.get_context("spawn")
-    holder = spawn.Process(target=_hold_lock_forever, args=(shared_spec, lease))
+    holder = spawn.Process(target=_hold_lock_forever, args=(backend_spec, lease))
     holder.start()
-    store = _open_spec(shared_spec)
+    store = _open_spec(backend_spec)
     deadline = time.monotonic() + 10
     while (taken_at := store.get("taken_at")) is None:
         assert holder.is_alive() and time.monotonic() < deadline, "the holder never took the lock"
@@ -328,7 +288,7 @@ def test_a_killed_holder_lets_its_lease_lapse(shared_spec: Spec, pool: Pool) -> 
     holder.join()
     assert holder.exitcode == -signal.SIGKILL
     assert store.acquire_lock("doomed", lease=5, wait=0) is None  # the dead holder's lease still runs
-    taken = pool.map(_take_after_holder_died, [shared_spec] * 4, chunksize=1)
+    taken = spawn_pool.map(_take_after_holder_died, [backend_spec] * 4, chunksize=1)
     lapsed_at = float(taken_at) + lease
     assert all(t >= lapsed_at for t in taken)
     assert max(taken) - lapsed_at < 5
@@ -340,8 +300,8 @@ def _count_in_forked_child(store: Store) -> None:
         store.incr("forked", ttl=30)
 
 
-def test_a_store_used_before_fork_works_in_both_processes(shared_spec: Spec) -> None:
-    store = _open_spec(shared_spec)
+def test_a_store_used_before_fork_works_in_both_processes(backend_spec: Spec) -> None:
+    store = _open_spec(backend_spec)
     store.incr("forked", ttl=30)  # the parent now holds a live connection
     child = multiprocessing.get_context("fork").Process(target=_count_in_forked_child, args=(store,))
     child.start()
@@ -380,7 +340,7 @@ def test_sqlite_closes_connections_of_finished_threads(tmp_path: Path) -> None:
 
 
 _GREENLETS = """
-import os, sys
+import sys
 from gevent import monkey
 monkey.patch_all()
 import gevent
@@ -391,13 +351,8 @@ def request():
     store.incr("n")
 for _ in range(10):
     gevent.joinall([gevent.spawn(request) for _ in range(100)])
-def target(fd):
-    try:
-        return os.readlink(f"/proc/self/fd/{fd}")
-    except OSError:  # the directory listing's own descriptor, closed by now
-        return ""
-links = [target(fd) for fd in os.listdir("/proc/self/fd")]
-print(store.get("n").decode(), sum(link == store.path for link in links))
+""" + OPEN_FILES_SOURCE + """
+print(store.get("n").decode(), open_files(store.path))
 """
 
 
@@ -405,16 +360,7 @@ def test_sqlite_under_gevent_reuses_connections_across_greenlets(tmp_path: Path)
     # The gevent worker runs each request in a new greenlet, which threading.local sees as a new thread: a
     # per-thread connection would open (and keep) one connection per request. 1,000 greenlets in their own
     # process (monkey-patching this one would change every other test) must share a handful.
-    import subprocess
-    import sys
-
-    out = subprocess.run(
-        [sys.executable, "-c", _GREENLETS, str(tmp_path / "state.db")],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        cwd=Path(__file__).resolve().parent.parent,
-    )
+    out = run_python(_GREENLETS, str(tmp_path / "state.db"))
     assert out.returncode == 0, out.stderr
     count, open_files = out.stdout.split()
     assert count == "1000"
@@ -447,14 +393,8 @@ def test_sqlite_failures_become_store_unavailable(tmp_path: Path) -> None:
 # -- Redis specifics --------------------------------------------------------------------------------
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def test_redis_refused_fails_fast() -> None:
-    store = RedisStore(f"redis://:s3cret-pw@127.0.0.1:{_free_port()}/0")
+    store = RedisStore(f"redis://:s3cret-pw@127.0.0.1:{free_port()}/0")
     started = time.monotonic()
     with pytest.raises(StoreUnavailable) as caught:
         store.ping()
@@ -476,7 +416,7 @@ def test_redis_that_never_answers_fails_fast() -> None:
         assert time.monotonic() - started < 2.0
 
 
-def test_redis_keys_live_under_the_namespace(redis_url: str) -> None:  # noqa: F811
+def test_redis_keys_live_under_the_namespace(redis_url: str) -> None:
     namespace = f"ns-{uuid.uuid4().hex}:"
     store = RedisStore(redis_url, namespace=namespace)
     store.set("k", b"v")
@@ -514,7 +454,7 @@ def test_open_store_redis_forms(url: str) -> None:
     assert isinstance(open_store(url), RedisStore)  # nothing connects until first use
 
 
-def test_open_store_redis_round_trip(redis_url: str) -> None:  # noqa: F811
+def test_open_store_redis_round_trip(redis_url: str) -> None:
     store = open_store(redis_url)
     store.ping()
     assert store.backend == "redis" and store.shared_across_processes

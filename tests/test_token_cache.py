@@ -7,62 +7,21 @@ Renewal over token lifetimes is in test_token_manager.py, on clocks the test dri
 
 from __future__ import annotations
 
-import json
-import threading
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import requests
 
+from tests.helpers import TICKET, TIMEOUT, burst, counters, mint, sdp_create
 from tests.servers import Sandbox, ThreadedGateway
-
-TIMEOUT = 15.0
-TICKET = {"subject": "Laptop won't boot", "description": "Blue screen.", "requester_email": "sam@example.com"}
-
-
-def counters(sandbox: Sandbox) -> dict[str, int]:
-    return {k: v for k, v in sandbox.stats().items() if isinstance(v, int) and not isinstance(v, bool)}
 
 
 def seed_ticket(sandbox: Sandbox) -> str:
     """A ticket created directly in the sandbox, with a token the test mints itself (not the gateway)."""
-    token = sandbox.http.post(
-        f"{sandbox.url}/oauth/v2/token",
-        timeout=5,
-        data={
-            "grant_type": "refresh_token",
-            "client_id": "sandbox-client-id",
-            "client_secret": "sandbox-client-secret",
-            "refresh_token": "sandbox-refresh-token",
-        },
-    ).json()["access_token"]
-    answer = sandbox.http.post(
-        f"{sandbox.url}/api/v3/requests",
-        timeout=5,
-        headers={
-            "Authorization": f"Zoho-oauthtoken {token}",
-            "Accept": "application/vnd.manageengine.sdp.v3+json",
-        },
-        data={"input_data": json.dumps({"request": {"subject": "seed", "requester": {"email_id": "s@e.com"}}})},
-    )
+    answer = sdp_create(sandbox, mint(sandbox), {"subject": "seed", "requester": {"email_id": "s@e.com"}})
     assert answer.status_code == 201, answer.text
     ticket_id: str = answer.json()["request"]["id"]
     return ticket_id
-
-
-def burst(calls: list[Callable[[], requests.Response]], threads: int = 64) -> list[requests.Response]:
-    """Run every call on ``threads`` threads; the first wave is released at once by a barrier."""
-    first_wave = min(threads, len(calls))
-    gate = threading.Barrier(first_wave)
-
-    def run(index: int) -> requests.Response:
-        if index < first_wave:
-            gate.wait(timeout=10)
-        return calls[index]()
-
-    with ThreadPoolExecutor(max_workers=threads) as pool:
-        return list(pool.map(run, range(len(calls))))
 
 
 def test_a_burst_on_a_fresh_gateway_mints_exactly_one_token(
@@ -78,7 +37,8 @@ def test_a_burst_on_a_fresh_gateway_mints_exactly_one_token(
     def create() -> requests.Response:
         return requests.post(f"{gateway.url}/requests", json=TICKET, timeout=TIMEOUT)
 
-    answers = burst([read if i % 4 else create for i in range(200)])
+    calls = [read if i % 4 else create for i in range(200)]
+    answers = burst(lambda i: calls[i](), len(calls), 64)
     statuses = [a.status_code for a in answers]
     assert statuses.count(200) == 150 and statuses.count(201) == 50, statuses
     after = counters(sandbox)
@@ -88,7 +48,7 @@ def test_a_burst_on_a_fresh_gateway_mints_exactly_one_token(
     assert after["tickets"] == 51
 
     # ... and the token is reused: another burst mints nothing.
-    answers = burst([read] * 64)
+    answers = burst(lambda _: read(), 64, 64)
     assert all(a.status_code == 200 for a in answers)
     assert counters(sandbox)["token_calls"] == after["token_calls"]
 
@@ -106,7 +66,7 @@ def test_a_burst_of_401s_for_one_token_re_mints_once(
     def read() -> requests.Response:
         return requests.get(f"{gateway.url}/requests/{ticket_id}", timeout=TIMEOUT)
 
-    answers = burst([read] * 64)
+    answers = burst(lambda _: read(), 64, 64)
     assert [a.status_code for a in answers] == [200] * 64
     after = counters(sandbox)
     assert after["mints"] - before["mints"] == 1

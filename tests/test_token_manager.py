@@ -23,7 +23,6 @@ from typing import Any
 
 import pytest
 
-from tests.redis_server import redis_url  # noqa: F401  (fixture)
 from tests.servers import Sandbox
 from zoho_gateway.errors import ZohoTokenThrottled, ZohoTokenUnavailable
 from zoho_gateway.state import MemoryStore, RedisStore, SQLiteStore, Store

@@ -122,7 +122,7 @@ def test_create_timeout_after_zoho_stored_the_ticket_is_reconciled_into_201_and_
 def test_create_connection_dropped_is_searched_for_then_sent_once_more(
     reused_gateway: ThreadedGateway, sandbox: Sandbox, warm: str
 ) -> None:
-    # The connection drops before Zoho stores anything; the reused_gateway cannot know that, so it asks Zoho first.
+    # The connection drops before Zoho stores anything; the gateway cannot know that, so it asks Zoho first.
     # (Another ticket than the warm-up one: without ZOHO_REF_FIELD, a same ticket created just before would
     # match the search.)
     sandbox.fault(target="create", kind="reset_connection", times=1)

@@ -24,6 +24,7 @@ from typing import Any
 
 import pytest
 
+from tests.helpers import SANDBOX_CLIENT_SECRET, SANDBOX_REFRESH_TOKEN
 from zoho_gateway.errors import (
     GatewayError,
     TicketNotFound,
@@ -553,19 +554,15 @@ class StubTransport:
         return Response(self.status, self.payload, {}, 0.01)
 
 
-SECRET = "sandbox-client-secret"
-REFRESH = "sandbox-refresh-token"
-
-
 def refresh_with(status: int, payload: bytes, error: Exception | None = None) -> Any:
     transport = StubTransport(status, payload, error)
     oauth = ZohoOAuth(
         transport,  # type: ignore[arg-type]  # duck-typed stand-in for Transport
         accounts_url="https://accounts.example/",
         client_id="cid",
-        client_secret=SECRET,
+        client_secret=SANDBOX_CLIENT_SECRET,
     )
-    return oauth.refresh(REFRESH), transport
+    return oauth.refresh(SANDBOX_REFRESH_TOKEN), transport
 
 
 class TestTokenAnswers:
@@ -581,9 +578,9 @@ class TestTokenAnswers:
 
         assert parse_qs((sent or b"").decode()) == {
             "grant_type": ["refresh_token"],
-            "refresh_token": [REFRESH],
+            "refresh_token": [SANDBOX_REFRESH_TOKEN],
             "client_id": ["cid"],
-            "client_secret": [SECRET],
+            "client_secret": [SANDBOX_CLIENT_SECRET],
         }
 
     def test_success_with_scope_and_code_exchange_samples(self) -> None:
@@ -658,4 +655,4 @@ class TestTokenAnswers:
         with pytest.raises(TokenError) as info:
             refresh_with(status, payload, error)
         text = f"{info.value} {info.value.reason!r} {info.value!r}"
-        assert SECRET not in text and REFRESH not in text and "cid" not in text
+        assert SANDBOX_CLIENT_SECRET not in text and SANDBOX_REFRESH_TOKEN not in text and "cid" not in text
