@@ -47,6 +47,46 @@ def _start_simulator(config: Config, env: Mapping[str, str]) -> None:
     except OSError as exc:
         raise _fail(f"SANDBOX_PORT: cannot listen on {config.sandbox_url}: {exc.strerror}") from None
     print(f"Zoho sandbox (simulator) on {server.url}; world kept in {server.state_file}", file=sys.stderr)
+    _declare_portals(config, server.url)
+
+
+def _sandbox_part(url: str, sandbox_url: str, marker: str) -> str | None:
+    """``name`` of ``<sandbox_url><marker><name>``, "default" for ``sandbox_url`` itself, None elsewhere."""
+    if url == sandbox_url:
+        return "default"
+    prefix = f"{sandbox_url}{marker}"
+    rest = url[len(prefix) :] if url.startswith(prefix) else ""
+    return rest if rest and "/" not in rest else None
+
+
+def _declare_portals(config: Config, sandbox_url: str) -> None:
+    """Declare in the simulator the portals of GATEWAY_PORTALS_FILE that point at it (``/t/<name>`` for a
+    portal, ``/a/<account>`` for its account; the simulator's own URL for its default ones), with the file's
+    credentials and Desk org id, so that the example portals file runs as it is. Others are left alone."""
+    import requests
+
+    for portal in config.portals.portals if config.portals is not None else ():
+        name = _sandbox_part(portal.api_base_url, sandbox_url, "/t/")
+        account = _sandbox_part(portal.account.accounts_url, sandbox_url, "/a/")
+        if name is None or account is None or name == "default":
+            continue
+        declarations = []
+        credentials = {
+            "client_id": portal.account.client_id,
+            "client_secret": portal.account.client_secret,
+            "refresh_token": portal.account.refresh_token,
+        }
+        if account != "default" and credentials["client_id"] != f"sandbox-{account}-client-id":
+            declarations.append(("accounts", {"name": account, **credentials}))
+        spec = {"name": name, "service": portal.service, "account": account}
+        declarations.append(("portals", {**spec, **({"org_id": portal.org_id} if portal.org_id else {})}))
+        for kind, body in declarations:
+            answer = requests.post(f"{sandbox_url}/_sandbox/{kind}", json=body, timeout=5)
+            if answer.status_code not in (200, 201):
+                print(f"sandbox: portal {name!r} not declared: {answer.text.strip()[:200]}", file=sys.stderr)
+                break
+        else:
+            print(f"  portal {name} ({portal.service}) on account {account}: {portal.api_base_url}", file=sys.stderr)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -53,6 +53,16 @@ def document(url: str) -> dict[str, Any]:
     return data
 
 
+def mirrored(labels: set[str]) -> set[str]:
+    """Every ticket route of ``labels`` again under ``/portals/{portal}``, and the portals' token routes (issue 12)."""
+    routes = {"GET /portals/{portal}/token/status", "POST /portals/{portal}/token/validate"}
+    for label in labels:
+        method, path = label.split(" ", 1)
+        if path.startswith(("/requests", "/meta")):
+            routes.add(f"{method} /portals/{{portal}}{path}")
+    return routes
+
+
 def test_the_document_is_valid_openapi_3_0(make_gateway: Starter) -> None:
     gateway = make_gateway(GATEWAY_API_KEYS=keys_env("fuzz"))
     raw = document(gateway.url)
@@ -62,7 +72,8 @@ def test_the_document_is_valid_openapi_3_0(make_gateway: Starter) -> None:
     operations = list(schema.get_all_operations())
     assert operations and all(isinstance(op, Ok) for op in operations), operations
     labels = {op.ok().label for op in operations}
-    assert labels == {
+    portal_routes = {label for label in labels if " /portals/" in label}
+    assert labels - portal_routes == {
         "POST /requests",
         "GET /requests/{ticket_id}",
         "GET /requests/{request_ref}",
@@ -84,6 +95,7 @@ def test_the_document_is_valid_openapi_3_0(make_gateway: Starter) -> None:
         "GET /openapi.json",
         "GET /docs",
     }, labels
+    assert portal_routes == mirrored(labels - portal_routes), portal_routes
 
     schemes = raw["components"]["securitySchemes"]
     assert {"type": "http", "scheme": "bearer"}.items() <= schemes["bearer"].items()
@@ -94,6 +106,8 @@ def test_the_document_is_valid_openapi_3_0(make_gateway: Starter) -> None:
     keyed |= {("/requests/{ticket_id}/notes", "get"), ("/requests/{ticket_id}/close", "post")}
     keyed |= {("/requests/{ticket_id}/reopen", "post")}
     keyed |= {(f"/meta/{kind}", "get") for kind in ("priorities", "statuses", "categories", "departments")}
+    keyed |= {(f"/portals/{{portal}}{p}", method) for p, method in keyed if p.startswith(("/requests", "/meta"))}
+    keyed |= {("/portals/{portal}/token/status", "get"), ("/portals/{portal}/token/validate", "post")}
     for path, item in raw["paths"].items():
         for method, operation in item.items():
             where = (path, method)

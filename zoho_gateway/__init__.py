@@ -1,4 +1,5 @@
-"""zoho-gateway: a small, stable HTTP+JSON API in front of Zoho ServiceDesk Plus Cloud (API v3)."""
+"""zoho-gateway: a small, stable HTTP+JSON API in front of Zoho ServiceDesk Plus Cloud (API v3) and Zoho Desk (API v1),
+one portal or several (``GATEWAY_PORTALS_FILE``)."""
 
 from __future__ import annotations
 
@@ -24,7 +25,7 @@ def create_app(env: Mapping[str, str] | None = None, *, sandbox: bool | None = N
     from flask import Flask
 
     from . import cli
-    from .api import access, cors, errors, health, lifecycle, meta, openapi, tickets
+    from .api import access, cors, errors, health, lifecycle, meta, openapi, portals, tickets
     from .gateway import EXTENSION_KEY, build_gateway
 
     config: Config = load_config(env, sandbox=sandbox, for_cli=for_cli)
@@ -38,10 +39,15 @@ def create_app(env: Mapping[str, str] | None = None, *, sandbox: bool | None = N
     app.extensions[EXTENSION_KEY] = gateway
     errors.init_app(app)
     access.init_app(app)
-    app.register_blueprint(tickets.bp)
-    app.register_blueprint(lifecycle.bp)
-    app.register_blueprint(meta.bp)
+    # Every ticket route twice: for the calling key's default portal, and under /portals/<portal>/ for any
+    # portal (api/access.py picks the portal's bundle and keeps <portal> out of the views' arguments). A new
+    # blueprint of ticket routes goes in this list, and so gets its /portals/<portal>/ mirror.
+    ticket_blueprints = [tickets.bp, lifecycle.bp, meta.bp]
+    for blueprint in ticket_blueprints:
+        app.register_blueprint(blueprint)
+        app.register_blueprint(blueprint, url_prefix="/portals/<portal>", name=f"portals_{blueprint.name}")
     app.register_blueprint(health.bp)
+    app.register_blueprint(portals.bp)
     openapi.init_app(app)
     cors.init_app(app, config.cors_origins)
     cli.init_app(app)

@@ -1,5 +1,8 @@
 """``flask zoho ...`` (``./dev zoho ...`` in a checkout): OAuth set-up, the shared token and the create queue.
 
+``flask zoho --portal NAME ...`` runs a command for one portal of the portals file (its account's token,
+its consent URL; ``queue list`` shows only its creates); without it, the default portal.
+
 Errors are shown as one clear line and a non-zero exit, never a traceback; a Zoho that cannot be reached
 is called unreachable, never "refused". Only ``exchange-code`` ever prints a secret (the new refresh
 token, once, because that is its job). In sandbox mode every command talks to the simulator and the
@@ -26,7 +29,26 @@ from .policies.outbox import PENDING, STATES, Item
 from .state import QueueItem, StoreUnavailable
 from .zoho.oauth import TokenCredentialsRejected, TokenEndpointUnavailable, TokenThrottled
 
-zoho = AppGroup("zoho", help="Zoho OAuth set-up, the shared access token and the create queue.")
+#: Where the ``--portal`` of ``flask zoho`` is kept for the subcommand (click's context meta, shared by the chain).
+PORTAL_META = "zoho_gateway.portal"
+#: OAuth scopes a consent asks for per service when neither --scopes nor ZOHO_SCOPES says (Desk's are assumed:
+#: tickets, contacts to find or create the requester, and the basic read of departments).
+SERVICE_SCOPES = {"sdp": "SDPOnDemand.requests.ALL", "desk": "Desk.tickets.ALL,Desk.contacts.ALL,Desk.basic.READ"}
+
+
+@click.group("zoho", cls=AppGroup)
+@click.option(
+    "--portal",
+    default=None,
+    metavar="NAME",
+    help="The portal of GATEWAY_PORTALS_FILE to act on (default: the default portal).",
+)
+@click.pass_context
+def zoho(ctx: click.Context, portal: str | None) -> None:
+    """Zoho OAuth set-up, the shared access token and the create queue."""
+    ctx.meta[PORTAL_META] = portal
+
+
 token = AppGroup("token", help="Inspect, refresh or forget the shared access token.")
 queue = AppGroup("queue", help="The create queue (outbox): list, show, retry or drop creates.")
 zoho.add_command(token)
@@ -45,8 +67,8 @@ zoho.add_command(queue)
 )
 def auth_url(redirect_uri: str, scopes: str | None) -> None:
     """Print the consent URL for the configured data centre (offline access, so a refresh token comes back)."""
-    gateway = current_gateway()
-    click.echo(gateway.oauth.consent_url(scopes or gateway.config.scopes, redirect_uri))
+    gateway = _gateway()
+    click.echo(gateway.oauth.consent_url(scopes or _default_scopes(gateway), redirect_uri))
     if gateway.config.sandbox:
         click.echo(
             "Sandbox: the simulator approves at once and redirects with ?code=...; or get a code with "
@@ -79,7 +101,12 @@ def _write_env(path: Path, refresh_token: str) -> None:
 @click.option("--env-file", default=".env", show_default=True, type=click.Path(dir_okay=False, path_type=Path))
 def exchange_code(code: str, redirect_uri: str | None, write_env: bool, env_file: Path) -> None:
     """Turn a Self Client or consent CODE into a refresh token (Zoho's codes are single-use and short-lived)."""
-    gateway = current_gateway()
+    gateway = _gateway()
+    if write_env and gateway.portals.definition.source is not None:
+        raise click.ClickException(
+            "the portals file names each portal's refresh token: store the printed token where "
+            f"[portals.{gateway.portal.name}] refresh_token points (run without --write-env)"
+        )
     if write_env and gateway.config.sandbox:
         # The simulator's refresh token in .env would make the next './dev run' try it on real Zoho.
         raise click.ClickException("sandbox mode: the simulator's refresh token is fake; it is not written to .env")
@@ -108,19 +135,20 @@ def exchange_code(code: str, redirect_uri: str | None, write_env: bool, env_file
 @token.command("status")
 def token_status() -> None:
     """Show the shared token's state as JSON (never the token)."""
-    gateway = current_gateway()
+    gateway = _gateway()
     try:
         status = gateway.tokens.status()
     except StoreUnavailable as exc:
         raise click.ClickException(f"the shared state ({gateway.store.backend}) is unavailable: {exc}") from None
     mode = "sandbox" if gateway.config.sandbox else "zoho"
-    click.echo(json.dumps({"mode": mode, "backend": gateway.store.backend, **status}, indent=2))
+    portal = {"portal": gateway.portal.name, "service": gateway.portal.service, "shared_with": _sharing(gateway)}
+    click.echo(json.dumps({"mode": mode, **portal, "backend": gateway.store.backend, **status}, indent=2))
 
 
 @token.command("refresh")
 def token_refresh() -> None:
     """Mint a new token now (single-flight with every worker; honours a recorded back-off)."""
-    gateway = current_gateway()
+    gateway = _gateway()
     try:
         before = gateway.tokens.status()["fingerprint"]
         gateway.tokens.force_refresh()
@@ -145,10 +173,39 @@ def token_refresh() -> None:
 def token_forget() -> None:
     """Drop the stored token and any back-off; the next request mints a new one."""
     try:
-        current_gateway().tokens.forget()
+        _gateway().tokens.forget()
     except StoreUnavailable as exc:
         raise click.ClickException(f"the shared state is unavailable: {exc}") from None
     click.echo("Stored token and back-off forgotten.")
+
+
+def _gateway() -> Gateway:
+    """The gateway of ``--portal`` (the default portal's without it); a ClickException for an unknown name."""
+    gateway = current_gateway()
+    name = click.get_current_context().meta.get(PORTAL_META)
+    if name is None:
+        return gateway
+    chosen = gateway.bundle(name)
+    if chosen is None:
+        known = ", ".join(gateway.portals.bundles)
+        raise click.ClickException(f"no portal named {name!r} (portals: {known})")
+    return chosen
+
+
+def _sharing(gateway: Gateway) -> list[str]:
+    """The other portals on this portal's account (they share its token)."""
+    return [name for name in gateway.portals.definition.sharing(gateway.account) if name != gateway.portal.name]
+
+
+def _default_scopes(gateway: Gateway) -> str:
+    """ZOHO_SCOPES for the ZOHO_* variables' portal; else the scopes of every service on the portal's account,
+    so that one consent covers every portal that shares its refresh token."""
+    if gateway.portals.definition.source is None:
+        return gateway.config.scopes
+    services = {
+        gateway.portals.bundles[name].portal.service for name in gateway.portals.definition.sharing(gateway.account)
+    }
+    return ",".join(SERVICE_SCOPES[service] for service in sorted(services, reverse=True))
 
 
 def _backoff_kind(gateway: Gateway) -> str | None:
@@ -178,9 +235,11 @@ def _queue_unavailable(gateway: Gateway, exc: StoreUnavailable) -> click.ClickEx
 def queue_list(everything: bool, states: tuple[str, ...], limit: int) -> None:
     """One line per create, oldest first: reference, state, attempts, age, ticket id, last error.
 
-    ``--state needs_review`` (or failed, created) looks at settled creates too.
+    ``--state needs_review`` (or failed, created) looks at settled creates too; ``zoho --portal NAME queue list``
+    only that portal's.
     """
-    gateway = current_gateway()
+    gateway = _gateway()
+    one_portal = click.get_current_context().meta.get(PORTAL_META) is not None
     pending_only = not everything and not (set(states) - PENDING)
     try:
         facts = gateway.queue.durability()
@@ -191,11 +250,16 @@ def queue_list(everything: bool, states: tuple[str, ...], limit: int) -> None:
             if not page:
                 break
             after = page[-1][0].position
-            rows += [(q, item) for q, item in page if not states or item.state in states]
+            rows += [
+                (q, item)
+                for q, item in page
+                if (not states or item.state in states) and (not one_portal or gateway.outbox.holds(item))
+            ]
         stats = gateway.queue.stats()
     except StoreUnavailable as exc:
         raise _queue_unavailable(gateway, exc) from None
     now = time.time()
+    several, default = len(gateway.portals.bundles) > 1, gateway.portals.definition.default
     for queued, item in rows[:limit]:
         error = (item.last_error or {}).get("code", "-")
         age = f"{now - item.accepted_at:.0f}s"
@@ -203,6 +267,7 @@ def queue_list(everything: bool, states: tuple[str, ...], limit: int) -> None:
         click.echo(
             f"{item.ref}  {item.state:<12} attempts={item.attempts} age={age} "
             f"ticket={item.zoho_ticket_id or '-'} last_error={error} client={item.client} holder={holder}"
+            + (f" portal={item.portal or default}" if several else "")
         )
     click.echo(
         f"{stats.pending} pending ({stats.in_flight} in flight) on {facts['backend']}; "
@@ -217,7 +282,7 @@ def queue_list(everything: bool, states: tuple[str, ...], limit: int) -> None:
 @click.argument("ref")
 def queue_show(ref: str) -> None:
     """Everything known of one create (as JSON), the ticket's subject and requester included."""
-    gateway = current_gateway()
+    gateway = _gateway()
     try:
         item = gateway.outbox.get(ref)
     except StoreUnavailable as exc:
@@ -235,7 +300,7 @@ def queue_retry(ref: str) -> None:
     After you have checked Zoho yourself: retrying a failed create whose last error says a send may have
     arrived can make a second ticket only if Zoho's search does not find the first.
     """
-    gateway = current_gateway()
+    gateway = _gateway()
     try:
         item = gateway.outbox.retry(ref)
     except StoreUnavailable as exc:
@@ -249,7 +314,7 @@ def queue_retry(ref: str) -> None:
 @click.argument("ref")
 def queue_drop(ref: str) -> None:
     """Stop delivering a pending create: it ends failed (``request_dropped``); its client sees that."""
-    gateway = current_gateway()
+    gateway = _gateway()
     try:
         item = gateway.outbox.drop(ref)
     except StoreUnavailable as exc:
@@ -265,7 +330,7 @@ def queue_drop(ref: str) -> None:
 )
 def deliver(loops: int | None) -> None:
     """Deliver queued creates until stopped (SIGTERM or Ctrl-C), beside or instead of the gateway's own deliverers."""
-    gateway = current_gateway()
+    gateway = _gateway()
     deliverer = gateway.delivery.start(loops=loops or gateway.config.deliverers or 2)
     assert deliverer is not None  # loops >= 1
     stop = threading.Event()

@@ -235,6 +235,14 @@ class NotSupportedByService(GatewayError):
     meaning = "the portal's helpdesk (ServiceDesk Plus or Zoho Desk) has no such operation"
 
 
+# --- portals (issue 12) ---------------------------------------------------------------------
+
+
+class PortalNotFound(GatewayError):
+    status, code, summary = 404, "portal_not_found", "No such portal"
+    meaning = "no portal of that name is served (`/portals/{portal}/...`); the gateway's portals file lists them"
+
+
 # --- the table of them all ----------------------------------------------------------------
 
 

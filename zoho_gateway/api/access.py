@@ -14,8 +14,8 @@ from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
 from ..apikeys import ANONYMOUS_SCOPES, find_key
 from ..context import request_id
-from ..errors import Forbidden, RateLimited, Unauthorized
-from ..gateway import current_gateway
+from ..errors import Forbidden, PortalNotFound, RateLimited, Unauthorized
+from ..gateway import current_gateway, use_portal
 from .scopes import required_scope
 
 log = logging.getLogger("zoho_gateway.access")
@@ -69,6 +69,43 @@ def _authorize() -> None:
     scope = required_scope(current_app.view_functions[request.endpoint])
     if scope not in g.scopes:
         raise Forbidden(f"This API key lacks the scope {scope!r} that this route needs", scope=scope)
+
+
+def _take_portal(_endpoint: str | None, values: dict[str, Any] | None) -> None:
+    """Keep the ``<portal>`` of ``/portals/<portal>/...`` for ``_portal`` and out of the view's arguments, so that
+    the ticket views serve the mirrored routes unchanged."""
+    if values and "portal" in values:
+        g.portal_name = values.pop("portal")
+
+
+def _portal() -> None:
+    """Serve the request from its portal's bundle (``current_gateway()``): the one in ``/portals/<name>/...``, or
+    the key's default portal. 404 ``portal_not_found`` for an unknown name, 403 ``forbidden`` for a portal the
+    key may not call; both after authentication, so that nobody learns portal names without a key."""
+    name: str | None = g.get("portal_name")
+    if request.method == "OPTIONS" or request.endpoint in PUBLIC_ENDPOINTS or request.endpoint is None:
+        return
+    gateway = current_gateway()
+    portals = gateway.portals
+    if name is None and len(portals.bundles) == 1:
+        return  # one portal, asked for by no name: nothing to choose
+    allowed = portals.definition.allowed(g.client if gateway.config.api_keys else None)
+    chosen = gateway.bundle(name if name is not None else allowed[0])
+    if chosen is None:
+        raise PortalNotFound(f"No portal is named {str(name)[:40]!r}")
+    if chosen.portal.name not in allowed:
+        raise Forbidden(f"This API key may not use the portal {chosen.portal.name!r}", portal=chosen.portal.name)
+    use_portal(chosen)
+    annotate(portal=chosen.portal.name)
+
+
+def _portal_location(response: Response) -> Response:
+    """A mirrored route's ``Location`` (``/requests/...``, written by the views) under its ``/portals/<name>``."""
+    name = g.get("portal_name")
+    location = response.headers.get("Location")
+    if name is not None and location is not None and location.startswith("/requests"):
+        response.headers["Location"] = f"/portals/{name}{location}"
+    return response
 
 
 def _rate_limit() -> None:
@@ -154,6 +191,9 @@ def _teardown(_exc: BaseException | None) -> None:
 def init_app(app: Flask) -> None:
     app.before_request(_begin)
     app.before_request(_authenticate)
+    app.url_value_preprocessor(_take_portal)
+    app.before_request(_portal)
+    app.after_request(_portal_location)
     app.before_request(_authorize)
     app.before_request(_rate_limit)
     app.after_request(_finish)

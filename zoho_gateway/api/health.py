@@ -68,13 +68,27 @@ def _queue_facts() -> dict[str, Any]:
 
 @bp.get("/readyz")
 def readyz() -> Response:
-    """Ready: a token is held or can be minted, and the store answers. 503 (with the reason) otherwise.
+    """Ready: the shared state answers and at least one portal has a token or can mint one; 503 (with the
+    reasons) otherwise.
 
-    ``queue`` shows the create backlog and its durability (a warning when the store runs without the
-    persistence queued creates need); a backlog never makes the gateway unready.
+    ``portals`` shows each portal's readiness (``status``, ``token``, any ``token_backoff``); the top level
+    repeats the default portal's facts. One unready portal never makes the gateway unready: every instance
+    sees the same Zoho, so taking instances out of rotation would not heal it and would cut off the healthy
+    portals too. ``queue`` shows the create backlog and its durability (a warning when the store runs
+    without the persistence queued creates need); a backlog never makes the gateway unready.
     """
-    ready, facts = current_gateway().tokens.readiness()
-    body = {"status": "ready" if ready else "not_ready", **facts, "queue": _queue_facts()}
+    gateway = current_gateway()
+    by_account: dict[tuple[str, str, str], tuple[bool, dict[str, Any]]] = {}
+    portals: dict[str, Any] = {}
+    for name, bundle in gateway.portals.bundles.items():
+        identity = bundle.account.identity
+        if identity not in by_account:  # portals on one account share its token: read it once
+            by_account[identity] = bundle.tokens.readiness()
+        ready, facts = by_account[identity]
+        portals[name] = {"status": "ready" if ready else "not_ready", "service": bundle.portal.service, **facts}
+    _, default_facts = by_account[gateway.portals.default.account.identity]
+    ready = any(portal["status"] == "ready" for portal in portals.values())
+    body = {"status": "ready" if ready else "not_ready", **default_facts, "portals": portals, "queue": _queue_facts()}
     response = _json(body, 200 if ready else 503)
     if not ready:
         response.headers["Retry-After"] = "5"

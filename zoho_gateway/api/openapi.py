@@ -18,6 +18,7 @@ from marshmallow import Schema, fields
 from .. import errors as e
 from ..policies.outbox import REF
 from . import docs
+from .openapi_portals import add_portal_paths
 from .openapi_responses import (
     CACHE_HEADERS,
     ECHOED_ID,
@@ -624,6 +625,7 @@ def build_spec() -> dict[str, Any]:
     spec.tag({"name": "docs", "description": "This description; public"})
     _paths(spec)
     document = spec.to_dict()
+    add_portal_paths(document)
     for name, schema in _SCHEMAS.items():
         # The schema's docstring (first paragraph) describes it; not Meta.description, which would make apispec
         # drop the schema's additionalProperties.

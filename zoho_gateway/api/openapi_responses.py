@@ -135,6 +135,15 @@ OPERATION_ERRORS.update(
         },
     }
 )
+#: The portals' operator routes (issue 12; api/openapi_portals.py documents them and the /portals/{portal} mirror
+#: of every ticket route, whose errors add these two).
+PORTAL_ERRORS = (e.PortalNotFound, e.Forbidden)  # an unknown portal; a portal the key may not use
+OPERATION_ERRORS.update(
+    {
+        "getPortalTokenStatus": (e.Unauthorized, *PORTAL_ERRORS, e.RateLimited, e.StateUnavailable),
+        "validatePortalToken": (e.Unauthorized, *PORTAL_ERRORS, e.RateLimited),
+    }
+)
 
 # --- response headers ------------------------------------------------------------------------------------
 

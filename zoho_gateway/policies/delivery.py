@@ -323,6 +323,25 @@ class Engine:
         return Step(after, next_at, held=False)
 
 
+class Paused(Protocol):
+    """What the deliverers read of a pause: when it ends (0 when none runs)."""
+
+    def until(self) -> float: ...
+
+
+class Advancing(Protocol):
+    """What the deliverers drive: an ``Engine``, or one that routes each item to its portal's engine
+    (``policies.routing``)."""
+
+    @property
+    def outbox(self) -> Outbox: ...
+
+    @property
+    def pause(self) -> Paused: ...
+
+    def advance(self, item: Item, hold: Hold, *, keep_until: float, fail_outages: bool = False) -> Step: ...
+
+
 class Deliverer:
     """Background loops (threads; greenlets under gevent) that claim due items and advance them.
 
@@ -333,7 +352,7 @@ class Deliverer:
 
     def __init__(
         self,
-        engine: Engine,
+        engine: Advancing,
         *,
         loops: int,
         max_in_flight: int,
@@ -422,7 +441,7 @@ class Deliverer:
 class Deliveries:
     """This process's deliverers, started at most once per process (after a fork, in the child)."""
 
-    def __init__(self, engine: Engine, *, loops: int, max_in_flight: int, lease: float) -> None:
+    def __init__(self, engine: Advancing, *, loops: int, max_in_flight: int, lease: float) -> None:
         self.engine = engine
         self._loops = loops
         self._cap = max_in_flight

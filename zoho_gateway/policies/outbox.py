@@ -122,6 +122,8 @@ class Item:
     #: consecutive transient failures (sends not sent, searches that could not be done): the back-off exponent
     transient: int = 0
     settled_at: float | None = None
+    #: the portal it is for (issue 12); None: the gateway's default portal (and every item of before portals)
+    portal: str | None = None
 
     @property
     def pending(self) -> bool:
@@ -162,6 +164,7 @@ class Item:
             "sent_at": iso(self.sent_at),
             "settled_at": iso(self.settled_at),
             "candidates": list(self.candidates),
+            "portal": self.portal,
             "subject": self.ticket.get("subject"),
             "requester_email": self.ticket.get("requester_email"),
         }
@@ -235,12 +238,18 @@ class Outbox:
 
     ``retention``: seconds a settled item stays readable (at least the idempotency TTL); ``horizon``: a
     request's hold (see ``RequestHold``). Every method may raise ``StoreUnavailable``.
+
+    Several portals share one queue, each through its own ``Outbox``: ``portal`` is stamped on the items it
+    accepts, and ``lookup`` finds only those (and, for the default portal, ``owns_unlabelled``, the items
+    stamped with no portal). ``items`` and the operators' actions see every portal's.
     """
 
     queue: Queue
     retention: float
     horizon: float
     clock: Callable[[], float] = time.time
+    portal: str | None = None
+    owns_unlabelled: bool = True
     _pruned_at: float = field(default=0.0, repr=False)
 
     def accept(
@@ -264,6 +273,7 @@ class Outbox:
                 request_id=request_id,
                 idempotency_key=idempotency_key,
                 respond_async=respond_async,
+                portal=self.portal,
             )
             try:
                 self.queue.put(item.ref, item.to_bytes(), due_at=now + self.horizon)
@@ -295,9 +305,14 @@ class Outbox:
         return Item.from_bytes(raw) if raw is not None else None
 
     def lookup(self, ref: str, client: str) -> Item | None:
-        """The item if ``client`` (the API key's name) accepted it; None otherwise, so others cannot probe refs."""
+        """The item if ``client`` (the API key's name) accepted it for this portal; None otherwise, so others
+        cannot probe refs."""
         item = self.get(ref)
-        return item if item is not None and item.client == client else None
+        return item if item is not None and item.client == client and self.holds(item) else None
+
+    def holds(self, item: Item) -> bool:
+        """Whether ``item`` is for this outbox's portal."""
+        return item.portal == self.portal or (item.portal is None and self.owns_unlabelled)
 
     def items(self, *, pending_only: bool, limit: int, after: int | None = None) -> list[tuple[QueueItem, Item]]:
         return [
