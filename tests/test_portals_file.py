@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
+from tests.servers import GunicornGateway
 from zoho_gateway.config import ConfigError, load_config
 from zoho_gateway.portals import DEFAULT_PORTAL, portals_of
 
@@ -129,3 +131,18 @@ def test_the_example_file_loads() -> None:
     assert [p.service for p in portals.portals] == ["sdp", "sdp", "desk"]
     # IT and Support share one account (one token); HR has its own.
     assert portals.sharing(portals.portals[0].account) == ("it", "support")
+
+
+def test_gunicorn_refuses_to_start_with_one_line_naming_the_place(
+    tmp_path: Path, make_gunicorn: Callable[..., GunicornGateway]
+) -> None:
+    path = tmp_path / "portals.toml"
+    path.write_text(SDP.replace('dc = "eu"', 'dc = "mars"'))
+    server = make_gunicorn(workers=1, wait=False, GATEWAY_PORTALS_FILE=str(path), IT_SECRET="s3cr3t")
+    assert server.proc is not None
+    assert server.proc.wait(timeout=30) != 0
+    lines = [line for line in server.stderr_file.read_text().splitlines() if "zoho-gateway" in line]
+    assert lines == [
+        "zoho-gateway: configuration error: GATEWAY_PORTALS_FILE portals.it.dc: must be one of "
+        "com, eu, in, com.au, jp, ca, sa, uk, com.cn for sdp, got 'mars'"
+    ], server.stderr_file.read_text()[-2000:]
