@@ -1,9 +1,8 @@
 """Operators' view of one portal's Zoho account: ``GET /portals/<portal>/token/status`` and
 ``POST /portals/<portal>/token/validate``.
 
-Both need the ``admin`` scope when keys are configured (a view that declares no scope needs it, api/scopes.py)
-and a key allowed on the portal (api/access.py picks the portal and refuses others). The token is never shown.
-"""
+Both need the ``admin`` scope when keys are configured and a key allowed on the portal (api/access.py picks
+the portal and refuses others). The token is never shown."""
 
 from __future__ import annotations
 
@@ -17,6 +16,7 @@ from ..errors import GatewayError, StateUnavailable, ZohoRateLimited, ZohoTimeou
 from ..gateway import Gateway, current_gateway
 from ..state import StoreUnavailable
 from ..zoho.model import PickKind
+from .scopes import requires
 
 bp = Blueprint("portals", __name__)
 
@@ -45,6 +45,7 @@ def describe(gateway: Gateway) -> dict[str, Any]:
 
 
 @bp.get("/portals/<portal>/token/status")
+@requires("admin")
 def token_status() -> Response:
     """The portal's account's token: held or not, expiry, fingerprint, last mint, mints in the last hour,
     back-off. 503 ``state_unavailable`` when the shared state cannot be read."""
@@ -74,6 +75,7 @@ def _verdict(gateway: Gateway, error: GatewayError) -> str:
 
 
 @bp.post("/portals/<portal>/token/validate")
+@requires("admin")
 def token_validate() -> Response:
     """One cheap authenticated call to the portal's Zoho (a short pick list, never cached), with the token the
     gateway holds (minted if none): ``result`` is ``ok``, ``refused`` (Zoho answered no: credentials, scopes,
