@@ -545,7 +545,6 @@ def test_moderately_nested_unknown_field_is_422_not_500(reused_gateway: Threaded
     [
         "text/plain",
         "application/x-www-form-urlencoded",
-        "multipart/form-data; boundary=x",
         "application/xml",
         None,
     ],
@@ -555,6 +554,13 @@ def test_non_json_content_type_is_415(
 ) -> None:
     response = post(reused_gateway, data=json.dumps(TICKET).encode(), content_type=content_type)
     assert_error(response, 415, "unsupported_media_type")
+    assert sandbox.stats()["api_calls"] == 0
+
+
+def test_a_json_body_labelled_multipart_is_400(reused_gateway: ThreadedGateway, sandbox: Sandbox) -> None:
+    # POST /requests also takes a form (a "ticket" part and files: tests/test_attachments_api.py); this is none.
+    response = post(reused_gateway, data=json.dumps(TICKET).encode(), content_type="multipart/form-data; boundary=x")
+    assert_error(response, 400, "invalid_multipart")
     assert sandbox.stats()["api_calls"] == 0
 
 

@@ -87,7 +87,7 @@ def test_each_operation_documents_only_the_codes_it_can_produce(live: tuple[Thre
     _, document = live
     create = documented_codes(document, "/requests", "post")
     read = documented_codes(document, "/requests/{ticket_id}", "get")
-    assert create[400] == {"bad_request", "invalid_json", "invalid_header"}
+    assert create[400] == {"bad_request", "invalid_json", "invalid_header", "invalid_multipart"}  # a form too
     assert read[400] == {"invalid_ticket_id"}
     assert create[504] == {"zoho_outcome_unknown"} and read[504] == {"zoho_timeout"}
     assert 404 not in create and {409, 413, 415, 422} <= set(create) and not {409, 413, 415} & set(read)
@@ -105,7 +105,10 @@ def test_each_operation_documents_only_the_codes_it_can_produce(live: tuple[Thre
         assert failures == ({"503"} if path == "/readyz" else set()), path
     # Each error response says its codes and meanings in words too, from the same classes.
     described = document["paths"]["/requests"]["post"]["responses"]["415"]["description"]
-    assert described == f"- `unsupported_media_type`: {errors.UnsupportedMediaType.meaning}"
+    assert described.splitlines() == [
+        f"- `unsupported_media_type`: {errors.UnsupportedMediaType.meaning}",
+        f"- `unsupported_attachment_type`: {errors.UnsupportedAttachmentType.meaning}",  # a form's file
+    ]
     assert "Content-Type" in described
 
 

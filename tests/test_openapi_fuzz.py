@@ -94,6 +94,8 @@ def test_the_document_is_valid_openapi_3_0(make_gateway: Starter) -> None:
         "GET /",
         "GET /openapi.json",
         "GET /docs",
+        "POST /requests/{ticket_id}/attachments",
+        "GET /requests/{ticket_id}/attachments",
     }, labels
     assert portal_routes == mirrored(labels - portal_routes), portal_routes
 
@@ -106,6 +108,7 @@ def test_the_document_is_valid_openapi_3_0(make_gateway: Starter) -> None:
     keyed |= {("/requests/{ticket_id}/notes", "get"), ("/requests/{ticket_id}/close", "post")}
     keyed |= {("/requests/{ticket_id}/reopen", "post")}
     keyed |= {(f"/meta/{kind}", "get") for kind in ("priorities", "statuses", "categories", "departments")}
+    keyed |= {("/requests/{ticket_id}/attachments", "post"), ("/requests/{ticket_id}/attachments", "get")}
     keyed |= {(f"/portals/{{portal}}{p}", method) for p, method in keyed if p.startswith(("/requests", "/meta"))}
     keyed |= {("/portals/{portal}/token/status", "get"), ("/portals/{portal}/token/validate", "post")}
     for path, item in raw["paths"].items():

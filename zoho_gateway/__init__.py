@@ -25,7 +25,7 @@ def create_app(env: Mapping[str, str] | None = None, *, sandbox: bool | None = N
     from flask import Flask
 
     from . import cli
-    from .api import access, cors, errors, health, lifecycle, meta, openapi, portals, tickets
+    from .api import access, attachments, cors, errors, health, lifecycle, meta, openapi, portals, tickets
     from .gateway import EXTENSION_KEY, build_gateway
 
     config: Config = load_config(env, sandbox=sandbox, for_cli=for_cli)
@@ -42,7 +42,7 @@ def create_app(env: Mapping[str, str] | None = None, *, sandbox: bool | None = N
     # Every ticket route twice: for the calling key's default portal, and under /portals/<portal>/ for any
     # portal (api/access.py picks the portal's bundle and keeps <portal> out of the views' arguments). A new
     # blueprint of ticket routes goes in this list, and so gets its /portals/<portal>/ mirror.
-    ticket_blueprints = [tickets.bp, lifecycle.bp, meta.bp]
+    ticket_blueprints = [tickets.bp, lifecycle.bp, meta.bp, attachments.bp]
     for blueprint in ticket_blueprints:
         app.register_blueprint(blueprint)
         app.register_blueprint(blueprint, url_prefix="/portals/<portal>", name=f"portals_{blueprint.name}")

@@ -66,6 +66,29 @@ DEFAULT_LOGGING_INI = str(Path(__file__).resolve().parent.parent / "logging.ini"
 
 _TRUE = frozenset({"1", "true", "yes", "on"})
 _FALSE = frozenset({"0", "false", "no", "off"})
+#: What may be attached unless GATEWAY_ATTACHMENT_TYPES says otherwise: images, PDF, plain text, the
+#: Office Open XML and OpenDocument formats, zip. Not the legacy Office formats (one OLE2 container whose
+#: bytes do not tell a .doc from an .xls, and the usual carrier of macros) nor the macro-enabled ones.
+DEFAULT_ATTACHMENT_TYPES = frozenset(
+    {
+        "image/png",
+        "image/jpeg",
+        "image/gif",
+        "image/webp",
+        "application/pdf",
+        "text/plain",
+        "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        "application/vnd.openxmlformats-officedocument.presentationml.presentation",
+        "application/vnd.oasis.opendocument.text",
+        "application/vnd.oasis.opendocument.spreadsheet",
+        "application/vnd.oasis.opendocument.presentation",
+        "application/zip",
+    }
+)
+#: A media type as GATEWAY_ATTACHMENT_TYPES names one: ``type/subtype``, lower case (RFC 6838 characters).
+_MEDIA_TYPE = re.compile(r"[a-z0-9][a-z0-9!#$&^_.+-]{0,63}/[a-z0-9][a-z0-9!#$&^_.+-]{0,126}")
+
 #: The variables whose presence means "a real Zoho client is configured" to the development entries.
 ZOHO_CREDENTIALS = ("ZOHO_CLIENT_ID", "ZOHO_CLIENT_SECRET", "ZOHO_REFRESH_TOKEN")
 
@@ -120,6 +143,10 @@ class Config:
     create_budget: float = 20.0
     #: Seconds after a send whose answer was lost before Zoho is searched for the ticket.
     reconcile_delay: float = 2.0
+    #: Bytes one attached file may have (issue 11: ``GATEWAY_MAX_ATTACHMENT_BYTES``).
+    max_attachment_bytes: int = 10 * 1024 * 1024
+    #: The file types, judged from the bytes, that may be attached (``GATEWAY_ATTACHMENT_TYPES``).
+    attachment_types: frozenset[str] = field(default_factory=lambda: DEFAULT_ATTACHMENT_TYPES)
     #: The portals of ``GATEWAY_PORTALS_FILE``; None: the ZOHO_* variables' one portal (``portals.portals_of``).
     portals: Portals | None = field(default=None, repr=False)
 
@@ -366,6 +393,23 @@ def _read_cors_origins(env: Mapping[str, str]) -> tuple[str, ...]:
     return origins
 
 
+def _read_attachments(env: Mapping[str, str]) -> dict[str, Any]:
+    """GATEWAY_MAX_ATTACHMENT_BYTES (1 byte to 1 GiB) and GATEWAY_ATTACHMENT_TYPES (comma list of media types)."""
+    raw = _raw(env, "GATEWAY_ATTACHMENT_TYPES").lower()
+    types = frozenset(t.strip() for t in raw.split(",") if t.strip()) if raw else DEFAULT_ATTACHMENT_TYPES
+    for media_type in sorted(types):
+        if not _MEDIA_TYPE.fullmatch(media_type):
+            raise ConfigError(
+                f"GATEWAY_ATTACHMENT_TYPES must list media types like image/png,application/pdf, got {media_type!r}"
+            )
+    return {
+        "max_attachment_bytes": read_int(
+            env, "GATEWAY_MAX_ATTACHMENT_BYTES", 10 * 1024 * 1024, minimum=1, maximum=1024**3
+        ),
+        "attachment_types": types,
+    }
+
+
 def _read_rate_limit(env: Mapping[str, str]) -> str | None:
     """``GATEWAY_RATE_LIMIT`` in the limits library's notation (``120/minute``), or None."""
     from limits import parse  # the notation the rate limiter itself parses
@@ -454,6 +498,7 @@ def load_config(env: Mapping[str, str] | None = None, *, sandbox: bool | None = 
         retry_budget=read_seconds(env, "ZOHO_RETRY_BUDGET", 4.0),
         ref_field=_read_ref_field(env),
         **_read_delivery(env),
+        **_read_attachments(env),
     )
     from .portals import with_portals  # here: portals.py reads this module's readers
 

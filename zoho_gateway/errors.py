@@ -156,6 +156,46 @@ class RateLimited(GatewayError):
     retry_after_header = True
 
 
+# --- attachments (issue 11): multipart bodies and the files in them ----------------------------
+
+
+class InvalidMultipart(BadRequest):
+    code, summary = "invalid_multipart", "Invalid multipart/form-data body"
+    meaning = (
+        "the `multipart/form-data` body is malformed (no boundary, cut short), has a part other than `file` "
+        "(and `ticket` on `POST /requests`), or lacks one it needs"
+    )
+
+
+class AttachmentTooLarge(PayloadTooLarge):
+    code, summary = "attachment_too_large", "An attached file or the form is too large"
+    meaning = (
+        "a file is over `GATEWAY_MAX_ATTACHMENT_BYTES` (default 10 MiB), or the form has more files or bytes than "
+        "allowed; `details.limit` says which, `details.max_bytes` or `details.max_files` how much"
+    )
+
+
+class MultipartRequired(UnsupportedMediaType):
+    code, summary = "multipart_required", "Content-Type must be multipart/form-data"
+    meaning = "files are sent as `multipart/form-data` with `file` parts; the `Content-Type` header is another"
+
+
+class UnsupportedAttachmentType(UnsupportedMediaType):
+    code, summary = "unsupported_attachment_type", "File type not allowed"
+    meaning = (
+        "a file's type, judged from its bytes (not its name or claimed type), is not in `GATEWAY_ATTACHMENT_TYPES`; "
+        "`details.detected_type` names it, `details.file` the file"
+    )
+
+
+class AsyncCreateWithFiles(GatewayError):
+    status, code, summary = 422, "async_create_with_files", "Prefer: respond-async cannot carry files"
+    meaning = (
+        "`Prefer: respond-async` came with `file` parts: a queued create keeps no files. Create the ticket, then "
+        "`POST /requests/{id}/attachments`; or send the form without `Prefer`"
+    )
+
+
 # --- Zoho's (or our credentials') failures (5xx) ---------------------------------------------
 
 

@@ -30,6 +30,7 @@ from .openapi_responses import (
     json_content,
 )
 from .schemas import (
+    ATTACHMENT_EXAMPLE,
     CHANGES_IN_EXAMPLES,
     CLOSE_IN_EXAMPLE,
     FULL_TICKET_EXAMPLE,
@@ -62,6 +63,8 @@ from .schemas import (
     TokenStatus,
     _not_blank,
 )
+from .schemas import AttachmentList as AttachmentListSchema
+from .uploads import MAX_FILES
 
 bp = Blueprint("docs", __name__)
 
@@ -151,6 +154,10 @@ _ACCEPTED = {
         "message": STRING,
         "request_ref": {"type": "string", "pattern": f"^{REF.pattern}$"},
         "status": {"type": "string", "enum": _STATES},
+        "attachments": {
+            "allOf": [{"$ref": "#/components/schemas/CreatedAttachments"}],
+            "description": "Only for a form with `file` parts: none attached, each failed with `ticket_pending`",
+        },
     },
 }
 #: ``GET /requests/{request_ref}``'s body.
@@ -283,12 +290,18 @@ def _paths(spec: APISpec) -> None:
         "same request with the same key after a network error or a 5xx; a repeat follows the first create's "
         "outcome (201 once created, 202 while pending, the failure once failed). Every create is stored before "
         "Zoho is called; an answer Zoho lost is looked for in Zoho, never re-sent blindly. 202 when the outcome "
-        "is not settled in time, or with `Prefer: respond-async`; poll `/requests/<request_ref>`.",
+        "is not settled in time, or with `Prefer: respond-async`; poll `/requests/<request_ref>`. "
+        "As `multipart/form-data`, a `ticket` part (this JSON) and `file` parts (a page's form with a screenshot, in "
+        "one call): the files are checked first (413, 415: nothing created), then the ticket created, then the files "
+        "attached; an upload that fails after the create is in the 201's `attachments.failed`, never an error.",
         method="post",
         tags=["tickets"],
         parameters=(_IDEMPOTENCY_KEY, _PREFER),
         responses={"201": created, "202": accepted},
-        requestBody={"required": True, "content": json_content("TicketIn", examples=TICKET_IN_EXAMPLES)},
+        requestBody={
+            "required": True,
+            "content": {**json_content("TicketIn", examples=TICKET_IN_EXAMPLES), **_TICKET_FORM},
+        },
     )
     _add(
         spec,
@@ -594,6 +607,94 @@ def _lifecycle_paths(spec: APISpec) -> None:
         )
 
 
+# --- attachments (issue 11 §6) ----------------------------------------------------------------------------
+
+_BINARY_FILES = {
+    "type": "array",
+    "items": {"type": "string", "format": "binary"},
+    "maxItems": MAX_FILES,
+    "description": f"One part per file (at most {MAX_FILES}), each at most `GATEWAY_MAX_ATTACHMENT_BYTES` (10 MiB), "
+    "of a type in `GATEWAY_ATTACHMENT_TYPES` judged from its bytes (default: PNG, JPEG, GIF, WebP, PDF, UTF-8 plain "
+    "text, docx/xlsx/pptx, odt/ods/odp, zip); the part's file name is made safe, its claimed type ignored",
+}
+_FORM_EXAMPLE_NOTE = "`curl -F file=@screenshot.png -F file=@log.txt ...`"
+#: ``POST /requests`` as a form.
+_TICKET_FORM = {
+    "multipart/form-data": {
+        "schema": {
+            "type": "object",
+            "required": ["ticket"],
+            "properties": {
+                "ticket": {
+                    "type": "string",
+                    "description": "The ticket as the JSON body (`TicketIn`), validated the same way",
+                },
+                "file": {**_BINARY_FILES, "minItems": 0},
+            },
+        },
+        "encoding": {"ticket": {"contentType": "application/json"}},
+        "examples": {
+            "screenshot": {
+                "summary": "A ticket and its screenshot: "
+                "`curl -F 'ticket={...};type=application/json' -F file=@screenshot.png ...`",
+                "value": {"ticket": json.dumps(TICKET_IN_EXAMPLES["minimal"]["value"]), "file": ["<PNG bytes>"]},
+            }
+        },
+    }
+}
+
+
+def _attachment_paths(spec: APISpec) -> None:
+    spec.components.schema("AttachmentList", schema=AttachmentListSchema)
+    listed = json_content("AttachmentList", example={"items": [ATTACHMENT_EXAMPLE]})
+    _add(
+        spec,
+        "/requests/{ticket_id}/attachments",
+        "addAttachments",
+        "Attach files to a ticket",
+        "`multipart/form-data` with one or more `file` parts. Every file is read (streamed to disk, never whole in "
+        "memory) and checked before anything reaches Zoho: over the size cap (counted while it streams) 413; a type "
+        "not allowed, judged from the bytes whatever the name or claimed type, 415 naming the type found. Then all "
+        "are sent to Zoho in one upload: attached all or none. Never re-sent once it may have arrived (504 "
+        "`zoho_outcome_unknown`: list the attachments before sending again). Needs `tickets:write`.",
+        method="post",
+        tags=["tickets"],
+        parameters=(_TICKET_ID,),
+        requestBody={
+            "required": True,
+            "content": {
+                "multipart/form-data": {
+                    "schema": {"type": "object", "required": ["file"], "properties": {"file": _BINARY_FILES}},
+                    "examples": {
+                        "two files": {"summary": _FORM_EXAMPLE_NOTE, "value": {"file": ["<PNG bytes>", "<text>"]}}
+                    },
+                }
+            },
+        },
+        responses={
+            "201": _answer(
+                "Attached: one item per file, in the form's order",
+                listed,
+                Location={
+                    "description": "The ticket's attachments: `/requests/<ticket_id>/attachments`",
+                    "schema": {"type": "string", "pattern": "/requests/[0-9]{1,20}/attachments$"},
+                },
+                **LIMIT_HEADERS,
+            )
+        },
+    )
+    _add(
+        spec,
+        "/requests/{ticket_id}/attachments",
+        "listAttachments",
+        "List a ticket's attachments",
+        "The files attached to the ticket, as Zoho lists them now (never cached). Needs `tickets:read`.",
+        tags=["tickets"],
+        parameters=(_TICKET_ID,),
+        responses={"200": _answer("The ticket's attachments", listed, **LIMIT_HEADERS)},
+    )
+
+
 def build_spec() -> dict[str, Any]:
     """The OpenAPI 3.0 document as a dict (built once per app)."""
     plugin = MarshmallowPlugin()
@@ -624,6 +725,7 @@ def build_spec() -> dict[str, Any]:
     spec.tag({"name": "probes", "description": "For load balancers and orchestrators; public"})
     spec.tag({"name": "docs", "description": "This description; public"})
     _paths(spec)
+    _attachment_paths(spec)
     document = spec.to_dict()
     add_portal_paths(document)
     for name, schema in _SCHEMAS.items():

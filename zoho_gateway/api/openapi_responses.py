@@ -145,6 +145,42 @@ OPERATION_ERRORS.update(
     }
 )
 
+#: Attachments (issue 11 §6): what reading a ``multipart/form-data`` body can refuse (``api/uploads.py``).
+_FORM_BODY = (e.BadRequest, e.InvalidMultipart, e.AttachmentTooLarge, e.MultipartRequired, e.UnsupportedAttachmentType)
+OPERATION_ERRORS.update(
+    {
+        "addAttachments": (
+            *_FORM_BODY,
+            e.InvalidTicketId,
+            e.Unauthorized,
+            e.Forbidden,  # the key lacks tickets:write
+            e.RouteNotFound,
+            e.TicketNotFound,
+            e.ZohoRejected,  # a file Zoho refuses
+            e.RateLimited,
+            *_ZOHO_ERRORS,
+            e.ZohoOutcomeUnknown,  # sent, no answer: the files may be attached (list them before sending again)
+        ),
+        "listAttachments": (
+            e.InvalidTicketId,
+            e.Unauthorized,
+            e.Forbidden,  # the key lacks tickets:read
+            e.RouteNotFound,
+            e.TicketNotFound,
+            e.RateLimited,
+            *_ZOHO_ERRORS,
+            e.ZohoTimeout,
+        ),
+    }
+)
+#: ``POST /requests`` as a form: the form's own refusals, and ``Prefer: respond-async`` with it.
+OPERATION_ERRORS["createTicket"] += (
+    e.InvalidMultipart,
+    e.AttachmentTooLarge,
+    e.UnsupportedAttachmentType,
+    e.AsyncCreateWithFiles,
+)
+
 # --- response headers ------------------------------------------------------------------------------------
 
 ECHOED_ID = {

@@ -73,11 +73,50 @@ class TicketIn(Schema):
     status = NameRef(load_default=None, allow_none=True)
 
 
+class Attachment(Schema):
+    """A file attached to a ticket, as Zoho holds it: its type is the one the gateway judged from its bytes."""
+
+    attachment_id = fields.String(required=True, metadata={"example": "123640000000900007"})
+    name = fields.String(required=True, metadata={"description": "Made safe by the gateway", "example": "shot.png"})
+    size = fields.Integer(required=True, allow_none=True, metadata={"description": "Bytes", "example": 48213})
+    content_type = fields.String(required=True, allow_none=True, metadata={"example": "image/png"})
+
+
+class AttachmentList(Schema):
+    """``POST /requests/<ticket_id>/attachments`` (201: the files attached, in order) and its ``GET`` (200)."""
+
+    items = fields.List(fields.Nested(Attachment), required=True)
+
+
+class AttachmentFailure(Schema):
+    """A file of a form create that was not attached: the ticket exists, attach the file to it again."""
+
+    name = fields.String(required=True)
+    code = fields.String(
+        required=True,
+        metadata={
+            "description": "An error code of the table (what attaching it answered), or `ticket_pending` when the "
+            "create answered 202 and the ticket does not exist yet"
+        },
+    )
+    message = fields.String(required=True)
+
+
+class CreatedAttachments(Schema):
+    """The files of a ``multipart/form-data`` create: those attached, and those that failed (the ticket stands)."""
+
+    items = fields.List(fields.Nested(Attachment), required=True)
+    failed = fields.List(fields.Nested(AttachmentFailure), required=True)
+
+
 class TicketCreated(Schema):
     """``POST /requests`` answer (201)."""
 
     message = fields.String(required=True, metadata={"example": "Ticket created successfully"})
     zoho_ticket_id = fields.String(required=True, metadata={"example": "123640000000251013"})
+    attachments = fields.Nested(
+        CreatedAttachments, metadata={"description": "Only when the ticket was sent as a form with `file` parts"}
+    )
 
 
 class TicketOut(Schema):
@@ -195,6 +234,13 @@ TICKET_OUT_EXAMPLE = {
     "technician_assigned": "Unassigned",
     "technician_contact_email": None,
     "technician_comments": None,
+}
+#: One attached file, for the documentation.
+ATTACHMENT_EXAMPLE = {
+    "attachment_id": "123640000000900007",
+    "name": "screenshot.png",
+    "size": 48213,
+    "content_type": "image/png",
 }
 
 

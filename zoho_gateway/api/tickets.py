@@ -15,8 +15,10 @@ from flask import Blueprint, Response, after_this_request, current_app, g, reque
 from marshmallow import ValidationError
 
 from ..errors import (
+    AsyncCreateWithFiles,
     InvalidHeader,
     InvalidJSON,
+    InvalidMultipart,
     InvalidTicket,
     InvalidTicketId,
     PayloadTooLarge,
@@ -31,8 +33,10 @@ from ..state import StoreUnavailable
 from ..zoho.model import NewTicket
 from .access import annotate
 from .answers import cached_view
+from .attachments import attach_after_create, not_attached_while_pending, read_files
 from .schemas import TICKET_ID, ticket_in
 from .scopes import requires
+from .uploads import Form, is_multipart
 
 bp = Blueprint("tickets", __name__)
 
@@ -80,8 +84,13 @@ def read_json_object() -> dict[str, Any]:
     cut = limit is not None and request.content_length is None and len(raw) >= limit
     if cut and request.environ["wsgi.input"].read(1):
         raise PayloadTooLarge()
+    return parse_json_object(raw)
+
+
+def parse_json_object(raw: bytes, what: str = "The request body") -> dict[str, Any]:
+    """``raw`` as one JSON object (UTF-8, no key twice); InvalidJSON (400) naming ``what`` otherwise."""
     if not raw.strip():
-        raise InvalidJSON("The request body is empty; send a JSON object")
+        raise InvalidJSON(f"{what} is empty; send a JSON object")
     try:
         data = json.loads(  # UTF-8 only (RFC 8259)
             raw.decode("utf-8-sig"), parse_constant=_reject_constant, object_pairs_hook=_object_without_duplicates
@@ -92,9 +101,9 @@ def read_json_object() -> dict[str, Any]:
         name = json.dumps(exc.key[:MAX_ECHOED_KEY], ensure_ascii=False)
         raise InvalidJSON(f"The key {name} appears twice in one JSON object; send each key once") from None
     except (ValueError, RecursionError):
-        raise InvalidJSON("The request body is not valid JSON (UTF-8)") from None
+        raise InvalidJSON(f"{what} is not valid JSON (UTF-8)") from None
     if not isinstance(data, dict):
-        raise InvalidJSON("The request body must be a JSON object")
+        raise InvalidJSON(f"{what} must be a JSON object")
     return data
 
 
@@ -165,14 +174,14 @@ def parse_prefer(values: list[str]) -> tuple[bool, float]:
     return respond_async, wait
 
 
-def _pending_response(ref: str, status: str, *, respond_async: bool) -> Response:
-    """202: accepted, not yet settled; ``Location`` is where to poll."""
+def _pending_response(ref: str, status: str, *, respond_async: bool, **extra: Any) -> Response:
+    """202: accepted, not yet settled; ``Location`` is where to poll. ``extra`` joins the body."""
     message = (
         "Ticket accepted; it needs review by an operator before its outcome is known"
         if status == "needs_review"
         else "Ticket accepted; Zoho has not confirmed it yet. Poll Location for the outcome"
     )
-    response = _json_response({"message": message, "request_ref": ref, "status": status}, 202)
+    response = _json_response({"message": message, "request_ref": ref, "status": status, **extra}, 202)
     response.headers["Location"] = f"/requests/{ref}"
     response.headers["Retry-After"] = str(POLL_AFTER)
     if respond_async:
@@ -189,11 +198,49 @@ def create_ticket() -> Response:
     ``Location: /requests/<request_ref>`` when the outcome is not settled in time (``Prefer: respond-async``
     asks for that rather than waiting, and queues through outages). A repeat of a keyed create follows the
     first one's outcome, marked ``Idempotent-Replayed: true``.
+
+    ``multipart/form-data`` with a ``ticket`` part (the JSON body) and ``file`` parts: the files are read and
+    checked first, the ticket created as above, then the files attached; the answer's ``attachments`` says
+    which were and which failed (see ``_create_with_files``).
     """
+    if is_multipart():
+        return _create_with_files()
     payload = read_json_object()
     key = _idempotency_key()
     ticket = validate_ticket(payload)
     respond_async, wait = parse_prefer(request.headers.getlist("Prefer"))
+    return _create(ticket, key, respond_async, wait)
+
+
+#: The part of a multipart ``POST /requests`` that holds the ticket (JSON, as the JSON body).
+TICKET_PART = "ticket"
+
+
+def _create_with_files() -> Response:
+    """``POST /requests`` as a form: every file is read and checked before the ticket is created, so a
+    refused file (413, 415) or ticket (400, 422) creates nothing. A failed upload after the create is in the
+    201's ``attachments.failed``, never an error. A 202 (the create not settled in time) attaches nothing:
+    the files are listed as failed with code ``ticket_pending``; the gateway does not keep them, for a queued
+    create may wait hours and the create queue holds small JSON tickets, not files. So ``Prefer:
+    respond-async``, which asks for that queueing, is refused with a form (422) before the body is read.
+    """
+    key = _idempotency_key()
+    respond_async, wait = parse_prefer(request.headers.getlist("Prefer"))
+    if respond_async:
+        raise AsyncCreateWithFiles(
+            "Prefer: respond-async cannot come with a form: create the ticket as JSON with it, then POST the "
+            "files to /requests/<id>/attachments once created; or send the form without Prefer"
+        )
+    with read_files(texts={TICKET_PART: current_gateway().config.max_body_bytes}) as form:
+        raw = form.texts.get(TICKET_PART)
+        if raw is None:
+            raise InvalidMultipart("The form has no 'ticket' part: send the ticket as JSON in a part named 'ticket'")
+        ticket = validate_ticket(parse_json_object(raw, "The 'ticket' part"))
+        return _create(ticket, key, respond_async, wait, form)
+
+
+def _create(ticket: NewTicket, key: str | None, respond_async: bool, wait: float, form: Form | None = None) -> Response:
+    """Create ``ticket`` through the idempotency policy and answer (201, 202 or the failure raised)."""
     outcome: Outcome = current_gateway().idempotency.create(
         ticket,
         client=g.get("client", "-"),
@@ -211,10 +258,14 @@ def create_ticket() -> Response:
     if outcome.pending:
         assert outcome.ref is not None  # a pending outcome always names its item
         queued_async = outcome.respond_async or respond_async or current_gateway().config.queue_creates == "always"
-        return _pending_response(outcome.ref, outcome.status or "queued", respond_async=queued_async)
+        extra = {} if form is None else {"attachments": not_attached_while_pending(form)}
+        return _pending_response(outcome.ref, outcome.status or "queued", respond_async=queued_async, **extra)
     ticket_id = outcome.ticket_id_or_raise()
     annotate(zoho_ticket_id=ticket_id)
-    response = _json_response({"message": "Ticket created successfully", "zoho_ticket_id": ticket_id}, 201)
+    body: dict[str, Any] = {"message": "Ticket created successfully", "zoho_ticket_id": ticket_id}
+    if form is not None:
+        body["attachments"] = attach_after_create(ticket_id, form, replayed=outcome.replayed)
+    response = _json_response(body, 201)
     response.headers["Location"] = f"/requests/{ticket_id}"
     return response
 
