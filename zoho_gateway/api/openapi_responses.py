@@ -130,7 +130,15 @@ OPERATION_ERRORS.update(
             e.ZohoTimeout,
         ),
         **{
-            f"get{kind.title()}": (e.Unauthorized, e.Forbidden, e.RateLimited, *_ZOHO_ERRORS, e.ZohoTimeout)
+            # 501: a Zoho Desk portal has no API list of priorities, statuses or categories (departments it has).
+            f"get{kind.title()}": (
+                e.Unauthorized,
+                e.Forbidden,
+                e.RateLimited,
+                *_ZOHO_ERRORS,
+                e.ZohoTimeout,
+                *((e.NotSupportedByService,) if kind != "departments" else ()),
+            )
             for kind in ("priorities", "statuses", "categories", "departments")
         },
     }
