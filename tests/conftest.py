@@ -8,7 +8,7 @@ Plain helpers are in helpers.py, the servers in servers.py.
 - ``module_gateway`` (module) / ``reused_gateway``: one gateway for the whole module (a werkzeug server takes
   half a second to stop), handed to each test with no token in front of a reset sandbox; a module sets its
   settings in ``MODULE_GATEWAY_ENV``.
-- ``make_gunicorn``: ``gunicorn wsgi:app`` against the sandbox.
+- ``make_gunicorn``: ``gunicorn wsgi:app`` against the sandbox, stopped quickly (SIGQUIT) after the test.
 - ``no_secrets_in_logs``: fails a test whose logs hold a secret; a module opts in with
   ``pytestmark = pytest.mark.usefixtures("no_secrets_in_logs")``.
 - ``redis_url`` (session): a real redis-server (redis_server.py).
@@ -115,6 +115,8 @@ def make_gunicorn(sandbox: Sandbox, tmp_path: Path) -> Iterator[Callable[..., Gu
         return server.start(wait=wait)
 
     yield start
+    for server in started:  # all asked first, so that they stop side by side
+        server.begin_stop()
     for server in started:
         server.stop()
 

@@ -174,6 +174,7 @@ class GunicornGateway:
             "PROMETHEUS_MULTIPROC_DIR": str(log_dir / f"metrics-{self.port}"),
         }
         self.proc: subprocess.Popen[bytes] | None = None
+        self._stopping = False
 
     def start(self, wait: bool = True) -> GunicornGateway:
         stderr = open(self.stderr_file, "ab")  # noqa: SIM115 - kept open for the child's lifetime
@@ -193,15 +194,31 @@ class GunicornGateway:
         out = subprocess.run(["pgrep", "-P", str(self.proc.pid)], capture_output=True, text=True).stdout
         return [int(pid) for pid in out.split()]
 
-    def stop(self) -> None:
+    def begin_stop(self, graceful: bool = False) -> None:
+        """Ask gunicorn to stop, without waiting: ``stop`` waits. Several servers stop side by side when each is
+        asked first and then waited for.
+
+        Quick by default (SIGQUIT, gunicorn's quick shutdown: the workers exit at once, still running their
+        ``worker_exit`` hook), for a test whose checks are done. ``graceful=True`` sends SIGTERM, as production
+        stops it: a gevent worker then finishes in-flight requests and waits for idle keep-alive connections
+        (up to the 5 s keep-alive), checking once a second; 2.3 to 4.1 s a server in test_cache_and_metrics,
+        against 1.3 to 1.9 s quick.
+        """
+        if self.proc is not None and self.proc.poll() is None and not self._stopping:
+            self.proc.send_signal(signal.SIGTERM if graceful else signal.SIGQUIT)
+            self._stopping = True
+
+    def stop(self, graceful: bool = False) -> None:
+        """Stop gunicorn (``begin_stop``, unless already asked) and wait until it has exited."""
+        self.begin_stop(graceful)
         if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
             try:
                 self.proc.wait(timeout=15)
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
         self.proc = None
+        self._stopping = False
 
     def logs(self) -> str:
         return self.log_file.read_text() if self.log_file.exists() else ""
