@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 import requests
 
-from tests.helpers import REF_FIELD, REPO, TICKET, keyed_get, keyed_post, keys_env, outbox_records, settled
+from tests.helpers import REF_FIELD, REPO, TICKET, api_key, keyed_get, keyed_post, keys_env, outbox_records, settled
 from tests.servers import Sandbox, Starter
 from zoho_gateway.policies.outbox import REF
 
@@ -273,14 +273,16 @@ def test_cli_lists_shows_retries_and_drops(make_gateway: Starter, sandbox: Sandb
 
 
 def test_readyz_stays_ready_with_a_backlog_and_metrics_count_it(make_gateway: Starter, sandbox: Sandbox) -> None:
-    gateway = make_gateway(**FAST, GATEWAY_DELIVERERS="0")
+    # /metrics needs the admin scope: an operator's key beside the clients'
+    keys = f"{KEYS},ops[admin]={api_key('ops')}"
+    gateway = make_gateway(**{**FAST, "GATEWAY_API_KEYS": keys}, GATEWAY_DELIVERERS="0")
     for _ in range(3):
         assert keyed_post(gateway.url, Prefer="respond-async, wait=0").status_code == 202
     ready = requests.get(f"{gateway.url}/readyz", timeout=5)
     assert ready.status_code == 200, ready.text
     queue = ready.json()["queue"]
     assert queue["pending"] == 3 and queue["durability"]["backend"] == "memory" and queue["warning"]
-    metrics = keyed_get(gateway.url, "/metrics").text
+    metrics = keyed_get(gateway.url, "/metrics", "ops").text
     assert "gateway_outbox_pending 3.0" in metrics
     assert "gateway_outbox_oldest_pending_seconds" in metrics
 
