@@ -14,6 +14,7 @@ from typing import Any
 from flask import Blueprint, Response, after_this_request, current_app, g, request
 from marshmallow import ValidationError
 
+from ..context import request_id
 from ..errors import (
     AsyncCreateWithFiles,
     InvalidHeader,
@@ -327,5 +328,12 @@ def get_ticket(ticket_id: str) -> Response:
 def _start_deliverers() -> None:
     """Start this process's deliverers on its first request, where nothing started them at boot (tests'
     in-process servers, a WSGI server without a post-fork hook); gunicorn workers (gunicorn.conf.py's
-    ``post_worker_init``) and ``./dev run`` (app.py) start theirs at once. A no-op once started."""
-    current_gateway().delivery.start()
+    ``post_worker_init``) and ``./dev run`` (app.py) start theirs at once. A no-op once started.
+
+    The deliverers are the process's, not this request's: their start line carries no request id (else a
+    search of the logs for the first request's id finds a line that is not about it)."""
+    token = request_id.set("-")
+    try:
+        current_gateway().delivery.start()
+    finally:
+        request_id.reset(token)
