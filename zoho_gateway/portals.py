@@ -268,7 +268,7 @@ def _account_namespace(accounts_url: str, client_id: str, refresh_token: str) ->
 
 
 def _portal(name: str, table: Mapping[str, Any], place: _Place, env: Mapping[str, str]) -> Portal:
-    from .config import _UDF_NAME
+    from .config_concerns import _UDF_NAME
 
     _unknown(table, _PORTAL_FIELDS, place)
     service = _text(table, "service", place, env).lower()
