@@ -20,13 +20,31 @@ from typing import Any
 import pytest
 import requests
 
-from tests.helpers import REF_FIELD, REPO, TICKET, api_key, keyed_get, keyed_post, keys_env, outbox_records, settled
+from tests.helpers import (
+    REF_FIELD,
+    REPO,
+    TICKET,
+    api_key,
+    keyed_get,
+    keyed_post,
+    keys_env,
+    mint,
+    outbox_records,
+    sdp_create,
+    settled,
+)
 from tests.servers import Sandbox, Starter
 from zoho_gateway.policies.outbox import REF
 
 KEYS = keys_env("alice", "bob")
 #: Settles fast: no pause before searching, short leases, one Zoho call of at most 2 s.
 FAST = {"GATEWAY_API_KEYS": KEYS, "GATEWAY_RECONCILE_DELAY": "0", "ZOHO_TIMEOUT": "1.5"}
+#: ``TICKET`` as SDP's wire format has it, for a ticket made in the sandbox without the gateway.
+SDP_TICKET = {
+    "subject": TICKET["subject"],
+    "description": TICKET["description"],
+    "requester": {"email_id": TICKET["requester_email"]},
+}
 
 
 # --- synchronous creates --------------------------------------------------------------------------------
@@ -78,9 +96,32 @@ def test_an_unknown_outcome_of_a_create_that_never_landed_is_sent_again_once(
     assert (record["state"], record["attempts"]) == ("created", 2)
 
 
+def test_an_identical_create_whose_answer_is_lost_before_it_landed_gets_its_own_ticket(
+    make_gateway: Starter, sandbox: Sandbox
+) -> None:
+    """A content search for the second create finds the first's ticket (same requester and text, moments
+    before); it is the first create's, settled as its ticket, so it is not the second's: sent again."""
+    gateway = make_gateway(**FAST)
+    first = keyed_post(gateway.url)
+    assert first.status_code == 201, first.text
+    # The connection dropped before the sandbox stored anything: the gateway cannot know, so it searches.
+    sandbox.fault(target="create", kind="reset_connection", times=1)
+    second = keyed_post(gateway.url)
+    assert second.status_code == 201, second.text
+    assert sandbox.ticket_count() == 2
+    ids = {first.json()["zoho_ticket_id"], second.json()["zoho_ticket_id"]}
+    assert ids == {str(stored["id"]) for stored in sandbox.tickets()}
+    records = {record["zoho_ticket_id"]: record for record in outbox_records(gateway)}
+    assert set(records) == ids and all(record["state"] == "created" for record in records.values())
+    assert records[second.json()["zoho_ticket_id"]]["attempts"] == 2  # searched (none of its own), sent again
+
+
 def test_an_ambiguous_match_is_needs_review_and_202(make_gateway: Starter, sandbox: Sandbox) -> None:
     gateway = make_gateway(**FAST)
-    assert keyed_post(gateway.url).status_code == 201  # the same ticket, minutes before: a content search sees both
+    # The same ticket, made outside the gateway moments before (the requester's e-mail, a person at the desk):
+    # no create of the gateway owns it, so a content search cannot tell it from the one that follows.
+    made = sdp_create(sandbox, mint(sandbox), SDP_TICKET)
+    assert made.status_code == 201, made.text
     sandbox.fault(target="create", kind="hang_after_commit", seconds=3, times=1)
     answer = keyed_post(gateway.url)
     assert answer.status_code == 202, answer.text

@@ -28,6 +28,7 @@ from .policies.delivery import Deliveries, Engine, Pause, Tickets
 from .policies.idempotency import IdempotentCreates
 from .policies.meta import PickLists
 from .policies.outbox import Outbox
+from .policies.owners import TicketOwners
 from .policies.ratelimit import RateLimiter
 from .policies.routing import PortalEngines
 from .policies.writes import KeyedWrites, TicketWrites
@@ -344,6 +345,9 @@ def _portal_gateway(
         shared.metrics,
         max_age=config.delivery_max_age,
         reconcile_delay=config.reconcile_delay,
+        # Kept while a search may still list the ticket: items are searched for up to their maximum age, and
+        # again (within their retention) after an operator's retry.
+        owners=TicketOwners(store, ttl=config.idempotency_ttl + 2 * config.delivery_max_age),
     )
     creates = QueuedCreates(engine, budget=config.create_budget, always_async=config.queue_creates == "always")
     # A claim outlives the slowest create (a request's budget, then its last call), so a live request never

@@ -38,6 +38,7 @@ from ..state.base import Store, StoreUnavailable
 from ..state.queue import Claimed
 from ..zoho.model import NewTicket, Ticket
 from .outbox import MAYBE_SENT, ClaimHold, Hold, Item, Outbox, failure_record, short_error
+from .owners import TicketOwners
 
 log = logging.getLogger("zoho_gateway.delivery")
 
@@ -174,9 +175,13 @@ class Engine:
         *,
         max_age: float,
         reconcile_delay: float,
+        owners: TicketOwners | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.outbox = outbox
+        #: which create owns each created ticket, so that a search never settles one create with another's
+        #: ticket (``policies.owners``); None: not recorded (tests of the engine alone)
+        self._owners = owners
         self._tickets = tickets
         self.pause = pause
         self._metrics = metrics
@@ -226,6 +231,16 @@ class Engine:
         self._metrics.delivery("created")
         self.pause.clear()
         created = dataclasses.replace(sending, state="created", zoho_ticket_id=ticket_id, settled_at=self._clock())
+        if self._owners is not None:
+            try:
+                self._owners.record(ticket_id, item.ref)
+            except StoreUnavailable:
+                # Settled only once its ticket is recorded (else a later identical create's search could take
+                # it): the item stays "sending", and a deliverer finds the ticket by searching and claims it.
+                log.error(
+                    "outbox ticket owner not recorded; a deliverer will reconcile", extra={"request_ref": item.ref}
+                )
+                return Step(created, self._clock(), held=False)
         return self._finish(sending, created, hold, self._clock(), keep_until)
 
     def _reconcile(self, item: Item, hold: Hold, keep_until: float) -> Step:
@@ -243,6 +258,22 @@ class Engine:
         except GatewayError as exc:
             self._metrics.reconciliation("error")
             return self._transient(item, hold, exc, keep_until=keep_until)
+        if self._owners is not None:
+            # A ticket another create settled as its own is not this one's (an identical create moments before).
+            ours = self._owners.not_others(found, item.ref)
+            if len(ours) < len(found):
+                log.info(
+                    "search candidates owned by other creates dropped",
+                    extra={
+                        "event": "outbox_candidates_owned",
+                        "request_ref": item.ref,
+                        "dropped": len(found) - len(ours),
+                    },
+                )
+            found = ours
+            if len(found) == 1 and not self._owners.claim(found[0], item.ref):
+                # Another create took it between the two reads: search again, which drops it.
+                return self._finish(item, item, hold, self._clock(), keep_until)
         now = self._clock()
         if len(found) == 1:
             self._metrics.reconciliation("found")

@@ -35,11 +35,15 @@ from .transform import close_input_data, note_input_data, resolution_input_data,
 
 log = logging.getLogger("zoho_gateway.zoho")
 
-#: How long before ``sent_at`` a ticket of that send may be stamped. Zoho stamps ``created_time`` with its own
-#: clock; if ours runs ahead of it, the ticket looks older than the send. Hosts under NTP agree within a
-#: second; minutes cover a badly kept clock. Too wide only risks an ambiguous match (a person reviews it),
-#: too narrow risks missing the ticket and creating it twice, so the window errs wide.
-WINDOW_BEFORE_SEND = 300.0
+#: How long before ``sent_at`` (the latest send: earlier ones were searched for and found absent) a ticket of
+#: that send may be stamped. Zoho stamps ``created_time`` after the send reached it, so a ticket of the send
+#: looks older than it only by how far our clock runs ahead of Zoho's: under NTP, well within a second; a
+#: minute tolerates a badly kept clock. A candidate older than that is another create's (an identical ticket
+#: of the same requester made outside the gateway; the gateway's own are dropped by ``policies.owners``), and
+#: taking it as ours would lose this create, which never reaches Zoho; leaving it out risks at worst a second
+#: ticket when our clock is more than a minute ahead of Zoho's. It was 300 s, which let a ticket made up to
+#: five minutes before the send stand for it.
+WINDOW_BEFORE_SEND = 60.0
 #: How far past our "now" a ticket of that send may be stamped: Zoho's clock may run ahead of ours.
 CLOCK_SKEW = 300.0
 #: Pages of ``search.MAX_ROW_COUNT`` read at most per search: a send matches one ticket, a few at worst;

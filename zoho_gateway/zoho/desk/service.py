@@ -48,8 +48,8 @@ from .judge import Operation
 log = logging.getLogger("zoho_gateway.zoho")
 
 #: How long before ``sent_at`` a ticket of that send may be stamped, and how far past our "now" (Desk's
-#: clock against ours): as ``zoho.tickets`` errs wide, for the same reasons.
-WINDOW_BEFORE_SEND = 300.0
+#: clock against ours): as in ``zoho.tickets``, for the same reasons (a minute before the send; later, wide).
+WINDOW_BEFORE_SEND = 60.0
 CLOCK_SKEW = 300.0
 #: Desk's largest ``limit``; pages read at most per reconciliation search and per list of a ticket's items.
 PAGE = 100
