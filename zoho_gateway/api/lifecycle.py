@@ -21,7 +21,8 @@ from ..policies.writes import Outcome
 from ..zoho.model import FullTicket, TicketQuery
 from .access import annotate
 from .answers import json_response, view_etag
-from .schemas import MAX_PAGE, TICKET_ID, changes_in, close_in, find_query, note_in
+from .schemas import TICKET_ID
+from .schemas_lifecycle import MAX_PAGE, changes_in, close_in, find_query, note_in
 from .scopes import requires
 from .tickets import _flatten, _idempotency_key, _mark_replayed, read_json_object
 

@@ -31,39 +31,36 @@ from .openapi_responses import (
 )
 from .schemas import (
     ATTACHMENT_EXAMPLE,
+    TICKET_CREATED_EXAMPLE,
+    TICKET_ID,
+    TICKET_IN_EXAMPLES,
+    TICKET_OUT_EXAMPLE,
+    NameRef,
+    TicketCreated,
+    TicketIn,
+    TicketOut,
+    _not_blank,
+)
+from .schemas import AttachmentList as AttachmentListSchema
+from .schemas_docs import ErrorBody, ErrorDetails, Health, Index, Readiness, TokenStatus
+from .schemas_lifecycle import (
     CHANGES_IN_EXAMPLES,
     CLOSE_IN_EXAMPLE,
     FULL_TICKET_EXAMPLE,
     NOTE_IN_EXAMPLE,
     NOTES_EXAMPLE,
     PICK_LIST_EXAMPLE,
-    TICKET_CREATED_EXAMPLE,
-    TICKET_ID,
-    TICKET_IN_EXAMPLES,
     TICKET_LIST_EXAMPLE,
-    TICKET_OUT_EXAMPLE,
     CloseIn,
-    ErrorBody,
-    ErrorDetails,
     FindQuery,
     FullTicketOut,
-    Health,
-    Index,
-    NameRef,
     NoteCreated,
     NoteIn,
     NotesOut,
     PickListOut,
-    Readiness,
     TicketChangesIn,
-    TicketCreated,
-    TicketIn,
     TicketListOut,
-    TicketOut,
-    TokenStatus,
-    _not_blank,
 )
-from .schemas import AttachmentList as AttachmentListSchema
 from .uploads import MAX_FILES
 
 bp = Blueprint("docs", __name__)
