@@ -345,9 +345,13 @@ def _portal_gateway(
         shared.metrics,
         max_age=config.delivery_max_age,
         reconcile_delay=config.reconcile_delay,
-        # Kept while a search may still list the ticket: items are searched for up to their maximum age, and
-        # again (within their retention) after an operator's retry.
-        owners=TicketOwners(store, ttl=config.idempotency_ttl + 2 * config.delivery_max_age),
+        # Only for searches by content (a reference field's search is exact). Kept while a search may still
+        # list the ticket: items are searched for up to their maximum age, again after an operator's retry.
+        owners=(
+            TicketOwners(store, ttl=config.idempotency_ttl + 2 * config.delivery_max_age)
+            if service.ref_field is None
+            else None
+        ),
     )
     creates = QueuedCreates(engine, budget=config.create_budget, always_async=config.queue_creates == "always")
     # A claim outlives the slowest create (a request's budget, then its last call), so a live request never
