@@ -443,6 +443,8 @@ def test_redis_down_keeps_serving_the_in_process_token(
         requests.post(f"{server.url}/requests", json=TICKET, headers={"Idempotency-Key": f"k-{i}"}, timeout=10)
         for i in range(4)
     ]
+    # A queued create (Prefer) cannot be stored durably: refused, never sent straight to Zoho instead.
+    keyed.append(requests.post(f"{server.url}/requests", json=TICKET, headers={"Prefer": "respond-async"}, timeout=10))
     answers += burst(lambda _: create(server.url), 20, 4)
     mints, calls = counters(sandbox)
     local = [event for event in audit_lines(server) if event["outcome"] == "minted" and event["shared"] is False]
@@ -466,6 +468,29 @@ def test_redis_down_keeps_serving_the_in_process_token(
     assert all(answer.status_code != 500 for answer in every)
     # Each worker serves the copy it holds; only a worker that never had one may mint, once, on its own.
     assert mints == 1 + len(local) and len(local) <= 1
+
+
+def test_redis_down_a_create_goes_straight_to_zoho_and_a_lost_answer_is_504(
+    sandbox: Sandbox, make_gunicorn: GunicornStarter, own_redis: tuple[Any, str]
+) -> None:
+    """Without the queue's store, a create without Prefer is the create of before the queue: nobody can
+    search for a lost answer later, so it is 504 zoho_outcome_unknown; a queued create (Prefer) is refused."""
+    proc, url = own_redis
+    server = make_gunicorn(workers=1, GATEWAY_STATE_URL=url, ZOHO_TIMEOUT="1")
+    assert create(server.url).status_code == 201
+    proc.kill()
+    proc.wait()
+    assert create(server.url).status_code == 201
+    sandbox.fault(target="create", kind="hang_after_commit", seconds=3, times=1)
+    lost = create(server.url)
+    assert lost.status_code == 504 and error_code(lost) == "zoho_outcome_unknown", lost.text
+    assert "look for it" in lost.json()["details"]["message"]
+    queued = requests.post(f"{server.url}/requests", json=TICKET, headers={"Prefer": "respond-async"}, timeout=10)
+    assert queued.status_code == 503 and error_code(queued) == "state_unavailable", queued.text
+    assert create(server.url).status_code == 201
+    assert sandbox.ticket_count() == 4  # the lost answer's ticket was stored, never sent again
+    bypassed = [line for line in log_lines(server.logs()) if line.get("event") == "outbox_bypassed"]
+    assert len(bypassed) == 1  # once per outage (one worker)
 
 
 # --- 8. encryption at rest ----------------------------------------------------------------------------------

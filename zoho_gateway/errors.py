@@ -256,14 +256,17 @@ class ZohoOutcomeUnknown(ZohoTimeout):
     """A write that adds something (a ticket, a note, files) was sent and no usable answer came: it may or may
     not have been done. A create's is settled by the gateway: the create queue searches Zoho before any
     re-send (policies/delivery.py), so a create is answered 201, or 202 with a ``request_ref``; this error
-    reaches a client for a note or an upload, or replayed from a create recorded before the create queue."""
+    reaches a client for a note or an upload, for a create made while the create queue's store was down (sent
+    straight to Zoho, nobody searches for it later), or replayed from a create recorded before the queue."""
 
     code, summary = "zoho_outcome_unknown", "Zoho did not answer; what was sent may or may not have been added"
     meaning = (
         "a note or files were sent but Zoho never answered: they may or may not have been added; list the "
         "ticket's notes or attachments before sending them again (a re-send with the same `Idempotency-Key` "
         "replays this answer). A create whose answer was lost is settled by the gateway, which searches Zoho "
-        "for it: you get `201`, or `202` with a `request_ref`"
+        "for it: you get `201`, or `202` with a `request_ref`; except while the gateway's state store is down, "
+        "when a create without `Prefer` goes straight to Zoho and a lost answer is this error: look for the ticket "
+        "before sending it again"
     )
     retry_after_header = False  # waiting changes nothing: a re-send could add it twice; look first
 

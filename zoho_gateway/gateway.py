@@ -353,7 +353,13 @@ def _portal_gateway(
             else None
         ),
     )
-    creates = QueuedCreates(engine, budget=config.create_budget, always_async=config.queue_creates == "always")
+    creates = QueuedCreates(
+        engine,
+        budget=config.create_budget,
+        always_async=config.queue_creates == "always",
+        # When the queue's store is down, an unkeyed create without Prefer goes straight to Zoho, as before it.
+        direct=lambda ticket: cache.create(ticket)[0],
+    )
     # A claim outlives the slowest create (a request's budget, then its last call), so a live request never
     # loses its key; a pending create's record outlives the deliverers' maximum age.
     idempotency = IdempotentCreates(

@@ -43,7 +43,7 @@ OPERATION_ERRORS: dict[str, tuple[type[e.GatewayError], ...]] = {
         e.RateLimited,
         *_ZOHO_ERRORS,
         e.StateUnavailable,  # idempotency records or the create queue unreadable
-        e.ZohoOutcomeUnknown,  # replayed from the records of releases before the create queue
+        e.ZohoOutcomeUnknown,  # the create queue's store down (a direct create), or replayed from before the queue
         e.RequestDropped,  # a keyed repeat of a create an operator dropped
     ),
     "getTicket": (

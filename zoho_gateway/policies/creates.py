@@ -6,19 +6,28 @@
 - With it (or ``GATEWAY_QUEUE_CREATES=always``): the item is durable before anything else; Zoho is tried
   for up to ``wait`` seconds; an outage leaves it queued for the deliverers. A refusal is still answered
   at once.
+- The queue cannot be written (its store is down): a create without ``Prefer`` and without an
+  Idempotency-Key goes straight to Zoho, as creates did before the queue (201, or the error; a lost answer
+  is 504 ``zoho_outcome_unknown``, for nobody can search for it later). With ``Prefer`` (or
+  ``GATEWAY_QUEUE_CREATES=always``) durability cannot be promised, and a keyed create needs its records in
+  that store: both 503 ``state_unavailable``.
 """
 
 from __future__ import annotations
 
+import logging
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from ..errors import GatewayError, StateUnavailable
+from ..errors import GatewayError, StateUnavailable, ZohoOutcomeUnknown
 from ..state.base import StoreUnavailable
 from ..zoho.model import NewTicket
 from .delivery import Engine, Step
 from .outbox import Item, failure_of
+
+log = logging.getLogger("zoho_gateway.outbox")
 
 #: Steps one request may take (send, search, send again...) whatever its time budget.
 MAX_REQUEST_STEPS = 6
@@ -32,8 +41,10 @@ class Accepted:
     unavailable. Either way Zoho created nothing, so an Idempotency-Key may be used again.
     """
 
-    item: Item
+    item: Item | None
     failure: GatewayError | None = None
+    #: a direct create's ticket (the queue could not be written): no item, no reference
+    ticket_id: str | None = None
 
 
 class QueuedCreates:
@@ -45,10 +56,16 @@ class QueuedCreates:
         *,
         budget: float,
         always_async: bool,
+        direct: Callable[[NewTicket], str] | None = None,
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self._engine = engine
+        #: a create straight to Zoho, for when the queue cannot be written (None: 503 then, as with Prefer)
+        self._direct = direct
+        #: whether the queue is known down (creates go direct): logged once when it goes, once when it is back
+        self._queue_down = False
+        self._down_lock = threading.Lock()
         self._outbox = engine.outbox
         self._budget = budget
         self.always_async = always_async
@@ -67,7 +84,8 @@ class QueuedCreates:
     ) -> Accepted:
         """Accept ``ticket`` durably, then try to settle it (see the module docstring).
 
-        Raises StateUnavailable (503) when the outbox cannot store it: nothing was sent to Zoho.
+        Raises StateUnavailable (503) when the outbox cannot store it and the create may not go direct (see the
+        module docstring): nothing was sent to Zoho. A direct create raises what Zoho's answer makes of it.
         """
         respond_async = respond_async or self.always_async
         try:
@@ -79,7 +97,12 @@ class QueuedCreates:
                 respond_async=respond_async,
             )
         except StoreUnavailable:
-            raise StateUnavailable("The create queue is unavailable; nothing was sent to Zoho", retry_after=5) from None
+            if respond_async or idempotency_key is not None or self._direct is None:
+                raise StateUnavailable(
+                    "The create queue is unavailable; nothing was sent to Zoho", retry_after=5
+                ) from None
+            return self._create_directly(ticket)
+        self._queue_up()
         now = self._clock()
         deadline = now + (wait if respond_async else self._budget)
         try:
@@ -107,3 +130,28 @@ class QueuedCreates:
         if item.state == "failed" and item.failure is not None:
             return Accepted(item, failure_of(item.failure))
         return Accepted(item)
+
+    def _create_directly(self, ticket: NewTicket) -> Accepted:
+        """The pre-queue create: one send, its answer or its error. Raises the GatewayError a create got then."""
+        assert self._direct is not None
+        with self._down_lock:
+            first, self._queue_down = not self._queue_down, True
+        if first:
+            log.error(
+                "create queue unavailable: creates without Prefer go straight to Zoho, a lost answer is not settled",
+                extra={"event": "outbox_bypassed"},
+            )
+        try:
+            return Accepted(None, ticket_id=self._direct(ticket))
+        except ZohoOutcomeUnknown as exc:
+            raise ZohoOutcomeUnknown(
+                "Zoho did not answer the create and the create queue is unavailable, so the gateway cannot search "
+                "for it later: the ticket may or may not exist; look for it before sending it again"
+            ) from exc
+
+    def _queue_up(self) -> None:
+        if self._queue_down:
+            with self._down_lock:
+                was_down, self._queue_down = self._queue_down, False
+            if was_down:
+                log.warning("create queue available again: creates are queued", extra={"event": "outbox_restored"})

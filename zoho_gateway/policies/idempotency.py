@@ -177,6 +177,7 @@ class IdempotentCreates:
             self._release(client, key)  # nothing was sent (or it is settled later under its own reference)
             raise
         item = accepted.item
+        assert item is not None  # only an unkeyed create goes direct (without an item)
         if accepted.failure is not None:
             # Nothing was created (refused value, Zoho unavailable without Prefer): free the key.
             self._release(client, key)
@@ -188,6 +189,9 @@ class IdempotentCreates:
 
     @staticmethod
     def _outcome(accepted: Accepted) -> Outcome:
+        if accepted.item is None:
+            assert accepted.ticket_id is not None  # a direct create raises its failure
+            return Outcome(accepted.ticket_id)
         if accepted.failure is not None:
             return Outcome(None, accepted.failure, ref=accepted.item.ref, status=accepted.item.state)
         return outcome_of_item(accepted.item)
