@@ -238,12 +238,15 @@ def test_content_search_ignores_a_ticket_outside_the_window(by_content: TicketSe
 
 
 def test_content_search_window_allows_for_clock_skew(by_content: TicketService, sandbox: Sandbox) -> None:
-    # Zoho's clock a minute behind ours: the ticket is stamped before our sent_at, still inside the window.
+    # Zoho's clock half a minute behind ours: the ticket is stamped before our sent_at, still inside the window
+    # (a minute); an identical ticket stamped further back is another create's, never this send's.
     sent_at = time.time()
     ticket_id, _ = by_content.create(new_ticket())
-    sandbox.patch_ticket(ticket_id, created_time=int((sent_at - 60) * 1000))
+    sandbox.patch_ticket(ticket_id, created_time=int((sent_at - 30) * 1000))
     assert by_content.find_created(new_ticket(), ref="r", sent_at=sent_at) == [ticket_id]
     sandbox.patch_ticket(ticket_id, created_time=int((sent_at - tickets.WINDOW_BEFORE_SEND - 60) * 1000))
+    assert by_content.find_created(new_ticket(), ref="r", sent_at=sent_at) == []
+    sandbox.patch_ticket(ticket_id, created_time=int((sent_at - 120) * 1000))  # two minutes: inside until 300 s
     assert by_content.find_created(new_ticket(), ref="r", sent_at=sent_at) == []
 
 
