@@ -8,45 +8,39 @@ Raises only :mod:`zoho_gateway.errors` exceptions.
 from __future__ import annotations
 
 import json
-import logging
-import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 from urllib.parse import quote, urlencode
 
-from ..errors import ZohoAuthFailed, ZohoOutcomeUnknown, ZohoTimeout, ZohoUnavailable
+from ..errors import ZohoOutcomeUnknown, ZohoTimeout, ZohoUnavailable
+from .calling import Caller, CallObserver, StreamBody, Voice
 from .model import Upload
 from .multipart import MultipartStream
 from .parser import (
     ADDING,
     UNKNOWN_OUTCOMES,
     Operation,
-    TokenRejected,
     created_entity,
     entity_list,
     entity_of,
     judge,
-    parse_retry_after,
     request_entity,
     request_list,
 )
 from .retry import RetryPolicy
-from .tokens import TokenManager, fingerprint
-from .transport import NoAnswer, NotSent, Response, Transport, TransportError
-
-#: A body sent as it is read: called once per attempt, it gives a fresh stream (files rewound).
-StreamBody = Callable[[], MultipartStream]
+from .tokens import TokenManager
+from .transport import NoAnswer, NotSent, Transport, TransportError
 
 #: The per-request lists the client reads, by URL segment, with the key their answers list them under.
 CHILD_LISTS: dict[str, tuple[str, ...]] = {"notes": ("request_notes", "notes"), "attachments": ("attachments",)}
 
-log = logging.getLogger("zoho_gateway.zoho")
-
 ACCEPT = "application/vnd.manageengine.sdp.v3+json"
 
-#: Called after every upstream attempt: (operation, outcome, seconds). Outcome is an HTTP status
-#: as a string or "not_sent" / "no_answer". Used for metrics; must not raise.
-CallObserver = Callable[[str, str, float], None]
+VOICE = Voice(
+    replacing="Zoho answered 401; replacing the token",
+    retrying="retrying Zoho call",
+    refused_fresh=("Zoho refused a freshly minted access token: check the OAuth scopes, ZOHO_DC and ZOHO_API_BASE_URL"),
+)
 
 
 class ServiceDeskClient:
@@ -63,10 +57,7 @@ class ServiceDeskClient:
     ) -> None:
         self._api_url = f"{base_url.rstrip('/')}/api/v3"
         self._requests_url = f"{self._api_url}/requests"
-        self._transport = transport
-        self._tokens = tokens
-        self._policy = policy
-        self._observe = observe
+        self._caller = Caller(transport=transport, tokens=tokens, policy=policy, observe=observe, voice=VOICE)
 
     def create_request(self, input_data: str) -> Mapping[str, Any]:
         """POST a new request and return Zoho's entity. Never re-sends a POST that may have arrived.
@@ -181,81 +172,14 @@ class ServiceDeskClient:
         return "/".join([self._requests_url, quote(ticket_id, safe=""), *parts])
 
     def _call(self, method: str, url: str, body: bytes | StreamBody | None, operation: Operation) -> dict[str, Any]:
-        """Send with a valid token and judge the answer; on a 401, replace the token and re-send.
-
-        At most one mint per call: a token another worker stored may have been revoked with the one that
-        failed, so it is dropped in turn and one mint tried (ZohoTokenUnavailable/ZohoTokenThrottled, 503,
-        when that fails). Zoho refusing a token minted for this very call raises ZohoAuthFailed (502): the
-        credentials, scopes or data centre are wrong, and another token would be refused too.
-        """
-        # Tokens one call may try: its own, another worker's from the store, one another thread minted
-        # meanwhile, and its own mint. Beyond that every token is being refused: a 502, never a loop.
-        tries = 4
-        renewal = self._tokens.current()
-        for _ in range(tries):
-            headers = {"Authorization": f"Zoho-oauthtoken {renewal.token}", "Accept": ACCEPT}
-            if isinstance(body, bytes):
-                headers["Content-Type"] = "application/x-www-form-urlencoded"
-            answer = self._send(method, url, headers, body, operation)
-            try:
-                return judge(answer.status, answer.body, operation, answer.headers.get("Retry-After"))
-            except TokenRejected:
-                if renewal.minted:
-                    break
-                log.info("Zoho answered 401; replacing the token", extra={"token_fp": fingerprint(renewal.token)})
-                renewal = self._tokens.replace(renewal.token)
-        raise ZohoAuthFailed(
-            "Zoho refused a freshly minted access token: check the OAuth scopes, ZOHO_DC and ZOHO_API_BASE_URL"
+        """Send with a valid token and judge the answer by :func:`.parser.judge`; on a 401, replace the token and
+        re-send (at most one mint per call), retried by the policy: see :meth:`.calling.Caller.call`."""
+        headers = {"Accept": ACCEPT}
+        if isinstance(body, bytes):
+            headers["Content-Type"] = "application/x-www-form-urlencoded"
+        return self._caller.call(
+            method, url, headers, body, operation, judge=judge, unanswered=self._map_transport_error
         )
-
-    def _send(
-        self, method: str, url: str, headers: dict[str, str], body: bytes | StreamBody | None, operation: Operation
-    ) -> Response:
-        """Send with the retry policy. Returns the last answer (any status) or raises a mapped error."""
-        started = time.monotonic()
-        attempt = 0
-        while True:
-            attempt += 1
-            error: TransportError | None = None
-            answer: Response | None = None
-            try:
-                if body is None or isinstance(body, bytes):
-                    answer = self._transport.request(method, url, headers=headers, body=body)
-                else:
-                    stream = body()
-                    answer = self._transport.send_stream(
-                        method,
-                        url,
-                        headers={**headers, "Content-Type": stream.content_type},
-                        body=stream,
-                        length=stream.length,
-                    )
-                self._notify(operation, str(answer.status), answer.elapsed)
-            except TransportError as exc:
-                error = exc
-                self._notify(operation, "not_sent" if isinstance(exc, NotSent) else "no_answer", 0.0)
-            status = answer.status if answer is not None else None
-            retryable = self._policy.may_retry(method, error=error, status=status)
-            if retryable and attempt < self._policy.max_attempts:
-                retry_after = None
-                if answer is not None and answer.headers.get("Retry-After"):
-                    retry_after = float(parse_retry_after(answer.headers.get("Retry-After"), default=1))
-                pause = self._policy.delay(attempt, retry_after)
-                if time.monotonic() - started + pause < self._policy.budget:
-                    log.info(
-                        "retrying Zoho call",
-                        extra={"operation": operation, "attempt": attempt, "outcome": status or type(error).__name__},
-                    )
-                    self._notify(operation, "retry", 0.0)
-                    time.sleep(pause)
-                    continue
-            if answer is not None:
-                return answer
-            raise self._map_transport_error(operation, error)
-
-    def _notify(self, operation: str, outcome: str, seconds: float) -> None:
-        if self._observe is not None:
-            self._observe(operation, outcome, seconds)
 
     @staticmethod
     def _map_transport_error(operation: Operation, error: TransportError | None) -> Exception:

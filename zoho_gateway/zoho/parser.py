@@ -50,7 +50,10 @@ UNKNOWN_OUTCOMES: dict[str, str] = {
 
 
 class TokenRejected(Exception):
-    """Zoho answered 401: the access token is invalid or expired. Handled by the client (refresh, retry once)."""
+    """Zoho refused the access token: SDP's 401; Desk's INVALID_OAUTH, or a 401 without a known errorCode.
+
+    Handled by :class:`.calling.Caller` (refresh, retry once), for both clients.
+    """
 
 
 #: SDP detail codes that mean "a value the client supplied was refused": the client can fix these.

@@ -22,7 +22,7 @@ from ...errors import (
     ZohoRejected,
     ZohoUnavailable,
 )
-from ..parser import parse_retry_after
+from ..parser import TokenRejected, parse_retry_after
 
 #: What a call does; it decides what a failure means (as for SDP, ``zoho.parser.Operation``).
 #:
@@ -100,10 +100,6 @@ FIELD_NAMES: dict[str, str] = {
 #: Statuses a proxy in front of Desk answers when it lost or stopped waiting for Desk's answer.
 PROXY_GAVE_UP = frozenset({502, 504})
 MAX_ZOHO_MESSAGE = 300
-
-
-class TokenRejected(Exception):
-    """Desk refused the access token (INVALID_OAUTH, or a 401 without a known errorCode): replace it once."""
 
 
 def verdict_for_status(status: int) -> Verdict:

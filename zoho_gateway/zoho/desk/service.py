@@ -23,6 +23,7 @@ from ...errors import (
     ZohoRejected,
     ZohoUnavailable,
 )
+from ..calling import CallObserver, TokenSource
 from ..model import (
     Attachment,
     FullTicket,
@@ -42,7 +43,7 @@ from ..search import same_text, text_forms
 from ..service import HelpdeskService
 from ..transport import Transport
 from . import wire
-from .client import CallObserver, DeskClient, TokenSource
+from .client import DeskClient
 from .judge import Operation
 
 log = logging.getLogger("zoho_gateway.zoho")
