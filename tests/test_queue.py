@@ -515,7 +515,7 @@ def test_sqlite_queue_shares_the_state_file_and_syncs_fully(tmp_path: Path) -> N
     assert facts["settings"] == {"journal_mode": "wal", "synchronous": "FULL"}
     assert facts["survives_power_cut"] is True and facts["warning"] is None and facts["loss_window"] == "none"
     assert store.get("token") == b"t"
-    with store._borrowed() as conn:  # the store's own connections keep their cheaper setting
+    with store._file._borrowed() as conn:  # the store's own connections keep their cheaper setting
         assert conn.execute("PRAGMA synchronous").fetchone()[0] == 1  # NORMAL
     with sqlite3.connect(path) as raw:
         tables = {name for (name,) in raw.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}

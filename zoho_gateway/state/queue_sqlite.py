@@ -3,12 +3,8 @@
 from __future__ import annotations
 
 import os
-import sqlite3
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 
-from zoho_gateway.state.base import StoreUnavailable
 from zoho_gateway.state.queue import (
     Claimed,
     Clock,
@@ -25,15 +21,12 @@ from zoho_gateway.state.queue import (
     check_update,
     new_holder,
 )
-from zoho_gateway.state.sqlite import BUSY_TIMEOUT, MAX_IDLE, _Pool
+from zoho_gateway.state.sqlite_file import BUSY_TIMEOUT, SQLiteFile
 
 #: Seconds between looks at the table while ``wait`` has nothing to wake it: another process's put
 #: reaches this one only through the file. Short enough that an idle deliverer starts a fresh item
 #: within a quarter second, long enough that idle deliverers cost nothing measurable.
 WAIT_POLL = 0.25
-
-#: Retrying a busy journal-mode switch: first pause, growth factor and ceiling (seconds).
-_POLL_FIRST, _POLL_GROWTH, _POLL_MAX = 0.01, 1.5, 0.05
 
 # AUTOINCREMENT: a position is never reused, even after the newest item is deleted, so put order
 # stays strictly increasing for ``list_items(after=...)`` cursors.
@@ -97,8 +90,8 @@ class SQLiteQueue(Queue):
 
     Its connections are its own, opened with ``synchronous=FULL``: in WAL mode every commit is fsynced
     before it returns, so an accepted item survives a power cut, while the store's connections keep
-    ``NORMAL`` for tokens and caches. A per-process pool as in ``SQLiteStore``: fork-safe (a child never
-    touches its parent's connections) and gevent-safe (no ``threading.local``).
+    ``NORMAL`` for tokens and caches. A per-process pool (``SQLiteFile``, as ``SQLiteStore``'s): fork-safe
+    (a child never touches its parent's connections) and gevent-safe (no ``threading.local``).
     """
 
     backend = "sqlite"
@@ -114,120 +107,24 @@ class SQLiteQueue(Queue):
     ) -> None:
         super().__init__(clock)
         self.path = os.path.abspath(os.fspath(path))
-        self._timeout = timeout
         self._wait_poll = wait_poll
-        self._pool = _Pool(0)
-        self._inherited: list[_Pool] = []  # a parent's connections, kept referenced and never used
-        self._schema_pid = 0
-
-    # -- connections -------------------------------------------------------------------------------
-
-    def _this_process_pool(self) -> _Pool:
-        pool = self._pool
-        pid = os.getpid()
-        if pool.pid != pid:
-            if pool.idle:
-                self._inherited.append(pool)
-            pool = self._pool = _Pool(pid)
-        return pool
-
-    @contextmanager
-    def _borrowed(self) -> Iterator[sqlite3.Connection]:
-        pool = self._this_process_pool()
-        try:
-            conn = pool.idle.pop()
-        except IndexError:
-            conn = self._open()
-        try:
-            yield conn
-        except BaseException:
-            if conn.in_transaction:
-                conn.close()  # the sure way to drop a write lock; never pooled with a transaction open
-                raise
-            self._hand_back(pool, conn)
-            raise
-        self._hand_back(pool, conn)
-
-    def _hand_back(self, pool: _Pool, conn: sqlite3.Connection) -> None:
-        if pool is self._pool and len(pool.idle) < MAX_IDLE:
-            pool.idle.append(conn)
-        else:
-            conn.close()
-
-    def _open(self) -> sqlite3.Connection:
-        parent = os.path.dirname(self.path)
-        try:
-            os.makedirs(parent, exist_ok=True)
-        except OSError as exc:
-            raise StoreUnavailable(f"cannot create the SQLite state directory {parent}") from exc
-        conn = sqlite3.connect(self.path, timeout=self._timeout, isolation_level=None, check_same_thread=False)
-        try:
-            # FULL: in WAL mode, the WAL is fsynced at every commit, so a commit that returned survives a
-            # power cut. fullfsync asks macOS for F_FULLFSYNC (its fsync leaves data in the drive's cache);
-            # elsewhere it is a no-op.
-            conn.execute("PRAGMA synchronous=FULL")
-            conn.execute("PRAGMA fullfsync=ON")
-            if self._schema_pid != os.getpid():
-                self._prepare_file(conn)
-                self._schema_pid = os.getpid()
-        except sqlite3.Error:
-            conn.close()
-            raise
-        return conn
-
-    def _prepare_file(self, conn: sqlite3.Connection) -> None:
-        """WAL mode and the queue table, once per process; a busy journal-mode switch is retried.
-
-        Same reason as ``SQLiteStore._prepare_file``: switching the journal mode is the one step SQLite
-        does not retry under its busy timeout, and every worker may open a fresh file at once.
-        """
-        give_up = time.monotonic() + self._timeout
-        pause = _POLL_FIRST
-        while True:
-            try:
-                if conn.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
-                    conn.execute("PRAGMA journal_mode=WAL").fetchall()
-                for statement in _SCHEMA:
-                    conn.execute(statement)
-                return
-            except sqlite3.OperationalError as exc:
-                busy = getattr(exc, "sqlite_errorcode", 0) & 0xFF == sqlite3.SQLITE_BUSY
-                if not busy or time.monotonic() >= give_up:
-                    raise
-            time.sleep(pause)
-            pause = min(pause * _POLL_GROWTH, _POLL_MAX)
-
-    @contextmanager
-    def _guard(self, action: str) -> Iterator[sqlite3.Connection]:
-        """A connection; any SQLite failure becomes ``StoreUnavailable`` naming the error, never a value."""
-        try:
-            with self._borrowed() as conn:
-                yield conn
-        except sqlite3.Error as exc:
-            name = getattr(exc, "sqlite_errorname", None) or type(exc).__name__
-            raise StoreUnavailable(f"SQLite queue could not {action}: {name}") from exc
-
-    @contextmanager
-    def _immediate(self, conn: sqlite3.Connection) -> Iterator[None]:
-        """A write transaction holding the file's write lock from its first statement."""
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            yield
-            conn.execute("COMMIT")
-        except BaseException:
-            if conn.in_transaction:
-                try:
-                    conn.execute("ROLLBACK")
-                except sqlite3.Error:
-                    pass  # _borrowed closes a connection still in a transaction
-            raise
+        # FULL: in WAL mode, the WAL is fsynced at every commit, so a commit that returned survives a
+        # power cut. fullfsync asks macOS for F_FULLFSYNC (its fsync leaves data in the drive's cache);
+        # elsewhere it is a no-op.
+        self._file = SQLiteFile(
+            self.path,
+            timeout,
+            pragmas=("PRAGMA synchronous=FULL", "PRAGMA fullfsync=ON"),
+            schema=_SCHEMA,
+            name="SQLite queue",
+        )
 
     # -- the Queue interface -----------------------------------------------------------------------
 
     def put(self, ref: str, record: bytes, *, due_at: float | None = None) -> None:
         check_ref(ref)
         now = self._clock()
-        with self._guard("put an item") as conn:
+        with self._file.guard("put an item") as conn:
             # fetchall() runs the statement to completion, which commits (and syncs) it.
             added = conn.execute(_PUT, (ref, bytes(record), now, now if due_at is None else due_at)).fetchall()
         if not added:
@@ -237,7 +134,7 @@ class SQLiteQueue(Queue):
         holder = new_holder(owner)
         lease = check_lease(lease)
         check_cap(max_in_flight)
-        with self._guard("claim an item") as conn, self._immediate(conn):
+        with self._file.guard("claim an item") as conn, self._file.immediate(conn):
             # Under the write lock, so what is counted and read here is what the UPDATE acts on.
             now = self._clock()
             if max_in_flight is not None and conn.execute(_IN_FLIGHT, (now,)).fetchone()[0] >= max_in_flight:
@@ -262,7 +159,7 @@ class SQLiteQueue(Queue):
     ) -> bool:
         check_update(owner, due_at, settled, lease)
         value = bytes(record)
-        with self._guard("update an item") as conn, self._immediate(conn):
+        with self._file.guard("update an item") as conn, self._file.immediate(conn):
             now = self._clock()
             row = conn.execute("SELECT owner, settled_at FROM state_queue WHERE ref = ?", (ref,)).fetchone()
             if row is None or row[0] != (owner or ""):
@@ -281,19 +178,19 @@ class SQLiteQueue(Queue):
         return True
 
     def get(self, ref: str) -> bytes | None:
-        with self._guard("read an item") as conn:
+        with self._file.guard("read an item") as conn:
             row = conn.execute("SELECT record FROM state_queue WHERE ref = ?", (ref,)).fetchone()
         return None if row is None else bytes(row[0])
 
     def delete(self, ref: str) -> bool:
-        with self._guard("delete an item") as conn:
+        with self._file.guard("delete an item") as conn:
             return bool(conn.execute("DELETE FROM state_queue WHERE ref = ? RETURNING 1", (ref,)).fetchall())
 
     def list_items(self, *, pending_only: bool = False, limit: int = 100, after: int | None = None) -> list[QueueItem]:
         check_limit(limit)
         where = "position > ?" + (" AND settled_at IS NULL" if pending_only else "")
         query = f"SELECT {_ITEM_COLUMNS} FROM state_queue WHERE {where} ORDER BY position LIMIT ?"
-        with self._guard("list items") as conn:
+        with self._file.guard("list items") as conn:
             rows = conn.execute(query, (-1 if after is None else after, limit)).fetchall()
         return [
             QueueItem(ref, bytes(record), int(position), put_at, due_at, owner, lease_until, int(claims), settled_at)
@@ -302,7 +199,7 @@ class SQLiteQueue(Queue):
 
     def stats(self) -> QueueStats:
         now = self._clock()
-        with self._guard("count items") as conn:
+        with self._file.guard("count items") as conn:
             # One statement, one snapshot: the counts and the oldest agree.
             count, in_flight, oldest = conn.execute(
                 "SELECT count(*),"
@@ -314,7 +211,7 @@ class SQLiteQueue(Queue):
         return QueueStats(int(count), int(in_flight), oldest)
 
     def prune(self, settled_before: float) -> int:
-        with self._guard("prune items") as conn:
+        with self._file.guard("prune items") as conn:
             return len(
                 conn.execute(
                     "DELETE FROM state_queue WHERE settled_at IS NOT NULL AND settled_at < ? RETURNING 1",
@@ -323,7 +220,7 @@ class SQLiteQueue(Queue):
             )
 
     def _outlook(self, now: float) -> Outlook:
-        with self._guard("look for due items") as conn:
+        with self._file.guard("look for due items") as conn:
             soonest, in_flight, next_lease_end = conn.execute(_OUTLOOK, (now,)).fetchone()
         return Outlook(soonest, int(in_flight), next_lease_end)
 
@@ -332,7 +229,7 @@ class SQLiteQueue(Queue):
         time.sleep(min(seconds, self._wait_poll))
 
     def durability(self) -> Durability:
-        with self._guard("read its settings") as conn:
+        with self._file.guard("read its settings") as conn:
             journal = str(conn.execute("PRAGMA journal_mode").fetchone()[0])
             synchronous = int(conn.execute("PRAGMA synchronous").fetchone()[0])
         # PRAGMA synchronous answers 0 OFF, 1 NORMAL, 2 FULL, 3 EXTRA.
@@ -349,12 +246,9 @@ class SQLiteQueue(Queue):
         }
 
     def ping(self) -> None:
-        with self._guard("answer a ping") as conn:
+        with self._file.guard("answer a ping") as conn:
             conn.execute("SELECT 1 FROM state_queue LIMIT 1").fetchall()
 
     def close(self) -> None:
         """Close this process's idle connections; borrowed ones are closed when handed back. Reopens lazily."""
-        pool = self._this_process_pool()
-        self._pool = _Pool(pool.pid)
-        while pool.idle:
-            pool.idle.pop().close()
+        self._file.close()
