@@ -27,6 +27,7 @@ from zoho_gateway.errors import (
 )
 from zoho_gateway.zoho import search, tickets
 from zoho_gateway.zoho.model import NewTicket
+from zoho_gateway.zoho.service import WINDOW_BEFORE_SEND
 from zoho_gateway.zoho.tickets import TicketService
 
 REF_FIELD = "udf_sline_1"
@@ -244,7 +245,7 @@ def test_content_search_window_allows_for_clock_skew(by_content: TicketService, 
     ticket_id, _ = by_content.create(new_ticket())
     sandbox.patch_ticket(ticket_id, created_time=int((sent_at - 30) * 1000))
     assert by_content.find_created(new_ticket(), ref="r", sent_at=sent_at) == [ticket_id]
-    sandbox.patch_ticket(ticket_id, created_time=int((sent_at - tickets.WINDOW_BEFORE_SEND - 60) * 1000))
+    sandbox.patch_ticket(ticket_id, created_time=int((sent_at - WINDOW_BEFORE_SEND - 60) * 1000))
     assert by_content.find_created(new_ticket(), ref="r", sent_at=sent_at) == []
     sandbox.patch_ticket(ticket_id, created_time=int((sent_at - 120) * 1000))  # two minutes: inside until 300 s
     assert by_content.find_created(new_ticket(), ref="r", sent_at=sent_at) == []

@@ -25,6 +25,7 @@ is escaped for Zoho), and Zoho's HTML is read as readable plain text with no mar
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from typing import Protocol
 
@@ -41,6 +42,33 @@ from .model import (
     TicketQuery,
     Upload,
 )
+
+#: How long before ``sent_at`` (the latest send: earlier ones were searched for and found absent) a ticket of
+#: that send may be stamped. Zoho stamps ``created_time`` after the send reached it, so a ticket of the send
+#: looks older than it only by how far our clock runs ahead of Zoho's: under NTP, well within a second; a
+#: minute tolerates a badly kept clock. A candidate older than that is another create's (an identical ticket
+#: of the same requester made outside the gateway; the gateway's own are dropped by ``policies.owners``), and
+#: taking it as ours would lose this create, which never reaches Zoho; leaving it out risks at worst a second
+#: ticket when our clock is more than a minute ahead of Zoho's. It was 300 s, which let a ticket made up to
+#: five minutes before the send stand for it. The same for SDP and Desk.
+WINDOW_BEFORE_SEND = 60.0
+#: How far past our "now" a ticket of that send may be stamped: Zoho's clock may run ahead of ours.
+CLOCK_SKEW = 300.0
+#: Pages of 100 read at most per reconciliation search: a send matches one ticket, a few at worst;
+#: thousands of identical tickets within minutes is not a case to page through Zoho's rate limit for.
+MAX_PAGES = 10
+#: Pages read at most of a ticket's notes or attachments, or of a pick list: 5,000 items at 100 a page.
+#: Past that the list is cut (and a warning logged) rather than read at any cost.
+MAX_LIST_PAGES = 50
+
+
+def created_window_ms(sent_at: float) -> tuple[int, int]:
+    """(start, end) in epoch ms in which a ticket of the send at ``sent_at`` may be stamped: from
+    ``WINDOW_BEFORE_SEND`` before ``sent_at`` to ``CLOCK_SKEW`` after now (``find_created`` by content)."""
+    end_ms = int((time.time() + CLOCK_SKEW) * 1000)
+    # min(): a wall clock stepped back since the send must not turn the window inside out.
+    start_ms = min(int((sent_at - WINDOW_BEFORE_SEND) * 1000), end_ms)
+    return start_ms, end_ms
 
 
 class HelpdeskService(Protocol):

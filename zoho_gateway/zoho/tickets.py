@@ -9,7 +9,6 @@ gateway's own types (``zoho.model``) and never see Zoho's field names. Every met
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
@@ -30,28 +29,10 @@ from .model import (
     Upload,
 )
 from .parser import simplify
-from .service import HelpdeskService
+from .service import MAX_LIST_PAGES, MAX_PAGES, HelpdeskService, created_window_ms
 from .transform import close_input_data, note_input_data, resolution_input_data, to_input_data, update_input_data
 
 log = logging.getLogger("zoho_gateway.zoho")
-
-#: How long before ``sent_at`` (the latest send: earlier ones were searched for and found absent) a ticket of
-#: that send may be stamped. Zoho stamps ``created_time`` after the send reached it, so a ticket of the send
-#: looks older than it only by how far our clock runs ahead of Zoho's: under NTP, well within a second; a
-#: minute tolerates a badly kept clock. A candidate older than that is another create's (an identical ticket
-#: of the same requester made outside the gateway; the gateway's own are dropped by ``policies.owners``), and
-#: taking it as ours would lose this create, which never reaches Zoho; leaving it out risks at worst a second
-#: ticket when our clock is more than a minute ahead of Zoho's. It was 300 s, which let a ticket made up to
-#: five minutes before the send stand for it.
-WINDOW_BEFORE_SEND = 60.0
-#: How far past our "now" a ticket of that send may be stamped: Zoho's clock may run ahead of ours.
-CLOCK_SKEW = 300.0
-#: Pages of ``search.MAX_ROW_COUNT`` read at most per search: a send matches one ticket, a few at worst;
-#: thousands of identical tickets within minutes is not a case to page through Zoho's rate limit for.
-MAX_PAGES = 10
-#: Pages read at most of a ticket's notes or attachments, or of a pick list: 5,000 items at 100 a page.
-#: Past that the list is cut (and a warning logged) rather than read at any cost.
-MAX_LIST_PAGES = 50
 
 #: SDP's field names in a refusal -> the client's, per call (the others are the same in both).
 NOTE_FIELDS = {"description": "text"}
@@ -143,9 +124,7 @@ class TicketService:
             field = self._ref_field
             found = self._search(search.by_reference(field, ref), lambda entity: _holds_ref(entity, field, ref))
         else:
-            end_ms = int((time.time() + CLOCK_SKEW) * 1000)
-            # min(): a wall clock stepped back since the send must not turn the window inside out.
-            start_ms = min(int((sent_at - WINDOW_BEFORE_SEND) * 1000), end_ms)
+            start_ms, end_ms = created_window_ms(sent_at)
             criteria = search.by_content(ticket["requester_email"], ticket["subject"], start_ms, end_ms)
             found = self._search(criteria, lambda entity: self._same_content(entity, ticket))
         log.info(

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 import re
-import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
@@ -40,7 +39,7 @@ from ..model import (
 )
 from ..retry import RetryPolicy
 from ..search import same_text, text_forms
-from ..service import HelpdeskService
+from ..service import MAX_LIST_PAGES, MAX_PAGES, HelpdeskService, created_window_ms
 from ..transport import Transport
 from . import wire
 from .client import DeskClient
@@ -48,14 +47,9 @@ from .judge import Operation
 
 log = logging.getLogger("zoho_gateway.zoho")
 
-#: How long before ``sent_at`` a ticket of that send may be stamped, and how far past our "now" (Desk's
-#: clock against ours): as in ``zoho.tickets``, for the same reasons (a minute before the send; later, wide).
-WINDOW_BEFORE_SEND = 60.0
-CLOCK_SKEW = 300.0
-#: Desk's largest ``limit``; pages read at most per reconciliation search and per list of a ticket's items.
+#: Desk's largest ``limit``; pages read at most per reconciliation search and per list of a ticket's items:
+#: ``MAX_PAGES`` and ``MAX_LIST_PAGES``, as for SDP (``zoho.service``).
 PAGE = 100
-MAX_PAGES = 10
-MAX_LIST_PAGES = 50
 #: What the full view reads along with the ticket; the seed view needs only the assignee.
 FULL_INCLUDE = "contacts,assignee,departments"
 #: A Desk custom field's API name (``cf_gateway_ref``).
@@ -155,8 +149,7 @@ class DeskService:
             params: dict[str, str | int] = {"customField1": f"{field}:{ref}"}
             found = self._search(params, lambda row: _holds_ref(row, field, ref))
         else:
-            end_ms = int((time.time() + CLOCK_SKEW) * 1000)
-            start_ms = min(int((sent_at - WINDOW_BEFORE_SEND) * 1000), end_ms)
+            start_ms, end_ms = created_window_ms(sent_at)
             params = {
                 "email": ticket["requester_email"],
                 "subject": ticket["subject"],
