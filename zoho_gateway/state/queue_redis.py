@@ -29,15 +29,12 @@ so Redis runs it as one step: no claimer ever sees a half-moved item.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from zoho_gateway.state.base import StoreUnavailable
 from zoho_gateway.state.queue import (
     Claimed,
     Clock,
@@ -54,7 +51,7 @@ from zoho_gateway.state.queue import (
     check_update,
     new_holder,
 )
-from zoho_gateway.state.redis import BREAKER_COOLDOWN, CONNECT_TIMEOUT, HEALTH_CHECK_INTERVAL, SOCKET_TIMEOUT
+from zoho_gateway.state.redis import CONNECT_TIMEOUT, HEALTH_CHECK_INTERVAL, SOCKET_TIMEOUT, Breaker
 
 #: Longest single BLPOP in ``wait``; a longer wait is several. Bounds how long a blocked connection can
 #: outlive a Redis that vanished without closing it (its socket timeout is this plus SOCKET_TIMEOUT).
@@ -215,7 +212,7 @@ class RedisQueue(Queue):
         self._client = redis.Redis(connection_pool=self._pool)
         self._blocking_pool = redis.ConnectionPool.from_url(url, socket_timeout=MAX_BLOCK + timeout, **options)
         self._blocking = redis.Redis(connection_pool=self._blocking_pool)
-        self._down_until = 0.0
+        self._breaker = Breaker(self._client, "Redis queue")
         prefix = f"{namespace}{{queue}}:"
         self._item_prefix = prefix + "item:"
         self._ready, self._delayed, self._leased = prefix + "ready", prefix + "delayed", prefix + "leased"
@@ -231,27 +228,6 @@ class RedisQueue(Queue):
         self._prune = self._client.register_script(_PRUNE)
         self._stats = self._client.register_script(_STATS)
 
-    @contextmanager
-    def _guard(self, action: str, *, probe: bool = False) -> Iterator[redis.Redis]:
-        """The client; any Redis failure becomes ``StoreUnavailable`` naming only the error class.
-
-        After a connection failure, calls fail at once for ``BREAKER_COOLDOWN`` seconds (``ping`` still
-        tries), so a dead Redis costs callers no connect time-out each.
-        """
-        if not probe and time.monotonic() < self._down_until:
-            raise StoreUnavailable(f"Redis queue could not {action}: unavailable (recent failure)")
-        try:
-            yield self._client
-        except (redis.ConnectionError, redis.TimeoutError) as exc:
-            self._down_until = time.monotonic() + BREAKER_COOLDOWN
-            raise StoreUnavailable(f"Redis queue could not {action}: {type(exc).__name__}") from exc
-        except redis.RedisError as exc:
-            # Only the class: Redis messages may echo arguments, and arguments are records.
-            raise StoreUnavailable(f"Redis queue could not {action}: {type(exc).__name__}") from exc
-        else:
-            if probe:
-                self._down_until = 0.0
-
     def _item(self, ref: str) -> str:
         return self._item_prefix + ref
 
@@ -261,7 +237,7 @@ class RedisQueue(Queue):
         check_ref(ref)
         now = self._clock()
         keys = [self._item(ref), self._position, self._delayed, self._pending, self._all, self._wake]
-        with self._guard("put an item"):
+        with self._breaker.guard("put an item"):
             added = self._put(keys=keys, args=[ref, bytes(record), now, now if due_at is None else due_at, WAKE_TOKENS])
         if not added:
             raise QueueItemExists(ref)
@@ -274,7 +250,7 @@ class RedisQueue(Queue):
         lease_until = now + lease
         keys = [self._ready, self._delayed, self._leased]
         args: list[str | float] = [now, holder, lease_until, self._item_prefix, PROMOTE_BATCH, cap]
-        with self._guard("claim an item"):
+        with self._breaker.guard("claim an item"):
             taken = self._claim(keys=keys, args=args)
         if not taken:
             return None
@@ -311,23 +287,23 @@ class RedisQueue(Queue):
             now + (lease or 0.0),
             WAKE_TOKENS,
         ]
-        with self._guard("update an item"):
+        with self._breaker.guard("update an item"):
             return bool(self._update(keys=[self._item(ref), *self._indexes, self._wake], args=args))
 
     def get(self, ref: str) -> bytes | None:
-        with self._guard("read an item") as client:
+        with self._breaker.guard("read an item") as client:
             value = client.hget(self._item(ref), "record")
         return value if isinstance(value, bytes) else None
 
     def delete(self, ref: str) -> bool:
-        with self._guard("delete an item"):
+        with self._breaker.guard("delete an item"):
             return bool(self._delete(keys=[self._item(ref), *self._indexes], args=[ref]))
 
     def list_items(self, *, pending_only: bool = False, limit: int = 100, after: int | None = None) -> list[QueueItem]:
         check_limit(limit)
         index = self._pending if pending_only else self._all
         low = "-inf" if after is None else f"({after}"
-        with self._guard("list items") as client:
+        with self._breaker.guard("list items") as client:
             # Without decode_responses, Redis answers bytes.
             refs = [
                 ref for ref in client.zrangebyscore(index, low, "+inf", start=0, num=limit) if isinstance(ref, bytes)
@@ -357,14 +333,14 @@ class RedisQueue(Queue):
         return found
 
     def stats(self) -> QueueStats:
-        with self._guard("count items"):
+        with self._breaker.guard("count items"):
             answer = self._stats(keys=[self._pending, self._leased], args=[self._item_prefix, self._clock()])
         count, in_flight = int(answer[0]), int(answer[1])
         return QueueStats(count, in_flight, _float(answer[2]) if count and len(answer) > 2 else None)
 
     def prune(self, settled_before: float) -> int:
         pruned = 0
-        with self._guard("prune items"):
+        with self._breaker.guard("prune items"):
             while True:
                 batch = int(
                     self._prune(keys=[self._settled, self._all], args=[settled_before, self._item_prefix, PRUNE_BATCH])
@@ -375,7 +351,7 @@ class RedisQueue(Queue):
 
     def _outlook(self, now: float) -> Outlook:
         live = f"({now!r}"
-        with self._guard("look for due items") as client:
+        with self._breaker.guard("look for due items") as client:
             pipe = client.pipeline(transaction=True)
             pipe.zcard(self._ready)
             pipe.zrange(self._delayed, 0, 0, withscores=True)
@@ -388,13 +364,13 @@ class RedisQueue(Queue):
         return Outlook(soonest, int(in_flight), float(next_live[0][1]) if next_live else None)
 
     def _pause(self, seconds: float) -> None:
-        with self._guard("wait for items"):
+        with self._breaker.guard("wait for items"):
             # A token means a put, release or settle happened: the caller looks again rather than assume.
             self._blocking.blpop([self._wake], timeout=max(min(seconds, MAX_BLOCK), _MIN_BLOCK))
 
     def durability(self) -> Durability:
         settings: dict[str, str] = {}
-        with self._guard("read its persistence settings") as client:
+        with self._breaker.guard("read its persistence settings") as client:
             try:
                 for name in ("appendonly", "appendfsync", "save", "maxmemory-policy"):
                     settings.update({str(k): str(v) for k, v in client.config_get(name).items()})
@@ -404,7 +380,7 @@ class RedisQueue(Queue):
         return _redis_durability(settings)
 
     def ping(self) -> None:
-        with self._guard("answer a ping", probe=True) as client:
+        with self._breaker.guard("answer a ping", probe=True) as client:
             client.ping()
 
     def close(self) -> None:

@@ -55,6 +55,38 @@ def _millis(seconds: float, what: str) -> int:
 BREAKER_COOLDOWN = 2.0
 
 
+class Breaker:
+    """One Redis client behind a short circuit breaker; shared by ``RedisStore`` and ``RedisQueue``.
+
+    After a connection failure, calls answer StoreUnavailable at once for ``BREAKER_COOLDOWN`` seconds (a
+    probe, i.e. ``ping``, still tries): otherwise every request would wait out the connect time-out while
+    Redis is down. Callers already treat StoreUnavailable as "go on without". ``name`` is how its messages
+    call the client's user.
+    """
+
+    def __init__(self, client: redis.Redis, name: str) -> None:
+        self._client = client
+        self._name = name
+        self._down_until = 0.0
+
+    @contextmanager
+    def guard(self, action: str, *, probe: bool = False) -> Iterator[redis.Redis]:
+        """Yield the client; turn any Redis failure into ``StoreUnavailable`` naming only the error class."""
+        if not probe and time.monotonic() < self._down_until:
+            raise StoreUnavailable(f"{self._name} could not {action}: unavailable (recent failure)")
+        try:
+            yield self._client
+        except (redis.ConnectionError, redis.TimeoutError) as exc:
+            self._down_until = time.monotonic() + BREAKER_COOLDOWN
+            raise StoreUnavailable(f"{self._name} could not {action}: {type(exc).__name__}") from exc
+        except redis.RedisError as exc:
+            # Only the error class: Redis messages may echo arguments, and arguments are values or records.
+            raise StoreUnavailable(f"{self._name} could not {action}: {type(exc).__name__}") from exc
+        else:
+            if probe:
+                self._down_until = 0.0
+
+
 class RedisStore(Store):
     """A store on one Redis database, keys under ``namespace`` (data under ``kv:``, locks under ``lock:``).
 
@@ -83,59 +115,37 @@ class RedisStore(Store):
             retry=Retry(NoBackoff(), 0),
         )
         self._client = redis.Redis(connection_pool=self._pool)
-        self._down_until = 0.0  # the circuit breaker: see _guard
+        self._breaker = Breaker(self._client, "Redis state store")
         self._kv_prefix = f"{namespace}kv:"
         self._lock_prefix = f"{namespace}lock:"
         # Scripts are sent by SHA and loaded on first NOSCRIPT, so a Redis restart is handled.
         self._incr_script = self._client.register_script(_INCR_SCRIPT)
         self._release_script = self._client.register_script(_RELEASE_SCRIPT)
 
-    @contextmanager
-    def _guard(self, action: str, *, probe: bool = False) -> Iterator[redis.Redis]:
-        """Yield the client; turn any Redis failure into ``StoreUnavailable``.
-
-        After a connection failure the store answers StoreUnavailable at once for ``BREAKER_COOLDOWN``
-        seconds (a probe, i.e. ``ping``, still tries): otherwise every request would wait out the
-        connect time-out while Redis is down. Callers already treat StoreUnavailable as "go on without".
-        """
-        if not probe and time.monotonic() < self._down_until:
-            raise StoreUnavailable(f"Redis state store could not {action}: unavailable (recent failure)")
-        try:
-            yield self._client
-        except (redis.ConnectionError, redis.TimeoutError) as exc:
-            self._down_until = time.monotonic() + BREAKER_COOLDOWN
-            raise StoreUnavailable(f"Redis state store could not {action}: {type(exc).__name__}") from exc
-        except redis.RedisError as exc:
-            # Only the error class: Redis messages may echo arguments, and arguments are values.
-            raise StoreUnavailable(f"Redis state store could not {action}: {type(exc).__name__}") from exc
-        else:
-            if probe:
-                self._down_until = 0.0
-
     def get(self, key: str) -> bytes | None:
-        with self._guard("read a key") as client:
+        with self._breaker.guard("read a key") as client:
             value = client.get(self._kv_prefix + key)
         # The pool is not created with decode_responses, so Redis answers bytes (or nil).
         return value if isinstance(value, bytes) else None
 
     def set(self, key: str, value: bytes, ttl: float | None = None) -> None:
         px = None if ttl is None else _millis(ttl, "ttl")
-        with self._guard("write a key") as client:
+        with self._breaker.guard("write a key") as client:
             client.set(self._kv_prefix + key, value, px=px)
 
     def add(self, key: str, value: bytes, ttl: float | None = None) -> bool:
         px = None if ttl is None else _millis(ttl, "ttl")
-        with self._guard("claim a key") as client:
+        with self._breaker.guard("claim a key") as client:
             # SET NX answers OK when it wrote and nil when the key exists (expired keys do not).
             return bool(client.set(self._kv_prefix + key, value, nx=True, px=px))
 
     def delete(self, key: str) -> None:
-        with self._guard("delete a key") as client:
+        with self._breaker.guard("delete a key") as client:
             client.delete(self._kv_prefix + key)
 
     def incr(self, key: str, amount: int = 1, ttl: float | None = None) -> int:
         px = "" if ttl is None else str(_millis(ttl, "ttl"))
-        with self._guard("increment a counter"):
+        with self._breaker.guard("increment a counter"):
             try:
                 return int(self._incr_script(keys=[self._kv_prefix + key], args=[amount, px]))
             except redis.ResponseError as exc:
@@ -149,7 +159,7 @@ class RedisStore(Store):
         lease_ms = _millis(lease, "lease")
 
         def take(owner: str) -> bool:
-            with self._guard("take a lock") as client:
+            with self._breaker.guard("take a lock") as client:
                 # The lease is set in the same command as the claim, so a holder that dies right
                 # after taking the lock still lets it lapse.
                 return bool(client.set(self._lock_prefix + name, owner, nx=True, px=lease_ms))
@@ -157,11 +167,11 @@ class RedisStore(Store):
         return poll_for_lock(take, wait)
 
     def release_lock(self, name: str, owner: str) -> None:
-        with self._guard("release a lock"):
+        with self._breaker.guard("release a lock"):
             self._release_script(keys=[self._lock_prefix + name], args=[owner])
 
     def ping(self) -> None:
-        with self._guard("answer a ping", probe=True) as client:
+        with self._breaker.guard("answer a ping", probe=True) as client:
             client.ping()
 
     def close(self) -> None:
