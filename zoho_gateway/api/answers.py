@@ -26,8 +26,8 @@ def view_etag(view: Any) -> str:
 
 
 def cached_view(cached: Cached[Any], cache: TicketCache) -> Response:
-    """A view read through the cache: 200 with its ETag, or 304 on a matching ``If-None-Match``; the
-    ``Cache-Control`` and ``Age`` of the default view."""
+    """A view (the default or the full one) read through the cache: 200 with its ETag, or 304 on a matching
+    ``If-None-Match``; ``Cache-Control`` and ``Age`` say how long it may be reused."""
     body = json.dumps(cached.ticket, ensure_ascii=False)
     etag = etag_of(body)
     # If-None-Match compares weakly (RFC 9110 §13.1.2: W/"x" matches "x"), and "*" matches any ticket.
@@ -36,6 +36,8 @@ def cached_view(cached: Cached[Any], cache: TicketCache) -> Response:
     else:
         response = Response(body, status=200, mimetype="application/json")
     response.set_etag(etag)
+    # Say what the cache does: answers are reused for up to the TTL, and Age says how much of it is gone
+    # (so a client cache keeps it only for the rest); with the cache off, always revalidate.
     response.headers["Cache-Control"] = f"private, max-age={int(cache.ttl)}" if cache.enabled else "no-cache"
     if cache.enabled:
         response.headers["Age"] = str(int(cached.age))

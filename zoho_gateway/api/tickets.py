@@ -7,7 +7,6 @@ Failures are raised and rendered by ``api/errors.py``.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from typing import Any
 
@@ -307,21 +306,7 @@ def get_ticket(ticket_id: str) -> Response:
         if view != "full" or len(request.args.getlist("view")) > 1:
             raise InvalidTicket("Invalid query parameters: view", fields={"view": ["Must be full, once."]})
         return cached_view(cache.get_full(ticket_id), cache)
-    cached = cache.get(ticket_id)
-    body = json.dumps(cached.ticket, ensure_ascii=False)
-    etag = hashlib.sha256(body.encode()).hexdigest()[:20]
-    # If-None-Match compares weakly (RFC 9110 §13.1.2: W/"x" matches "x"), and "*" matches any ticket.
-    if request.if_none_match.contains_weak(etag):
-        response = Response(status=304)
-    else:
-        response = Response(body, status=200, mimetype="application/json")
-    response.set_etag(etag)
-    # Say what the cache does: answers are reused for up to the TTL, and Age says how much of it is gone
-    # (so a client cache keeps it only for the rest); with the cache off, always revalidate.
-    response.headers["Cache-Control"] = f"private, max-age={int(cache.ttl)}" if cache.enabled else "no-cache"
-    if cache.enabled:
-        response.headers["Age"] = str(int(cached.age))
-    return response
+    return cached_view(cache.get(ticket_id), cache)
 
 
 @bp.before_app_request
