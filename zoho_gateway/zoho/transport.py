@@ -15,7 +15,7 @@ from __future__ import annotations
 import ssl
 import threading
 import time
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from http.cookiejar import DefaultCookiePolicy
 from typing import Protocol
@@ -123,8 +123,8 @@ class Transport:
 
         ``timeout`` replaces the read time-out for this call; the connect time-out stays.
         """
-        started = time.perf_counter()
-        try:
+
+        def prepare() -> requests.PreparedRequest:
             # What Session.request does, less what this session never has: no environment (trust_env is off),
             # no cookies (the jar accepts none), no hooks, no auth of its own, no redirects followed. Its
             # generic merging of those settings, through typing-Protocol isinstance checks, was ~100 µs of CPU
@@ -137,22 +137,9 @@ class Transport:
             prepared.prepare_headers({**self._default_headers, **headers})
             prepared.prepare_body(body, None)
             prepared.prepare_auth(None, url)  # credentials in the URL, as Session.request honours them
-            answer = self._session.get_adapter(prepared.url or url).send(
-                prepared,
-                timeout=(self.connect_timeout, self.read_timeout if timeout is None else timeout),
-                verify=self._verify,
-                proxies=self._proxies_for(url),
-            )
-            content = answer.content
-        except requests.RequestException as exc:
-            # The failed request (our Authorization header, the token endpoint's client secret) stays with
-            # requests' exception; drop it so no error reporter that walks the cause can find a secret.
-            exc.request = None
-            raise _mapped(exc, urlsplit(url).hostname or "?") from exc
-        except urllib3.exceptions.HTTPError as exc:
-            # requests' adapter re-raises the urllib3 errors it has no name for unwrapped (``else: raise``).
-            raise NoAnswer(f"connection to {urlsplit(url).hostname} broke before an answer") from exc
-        return Response(answer.status_code, content, answer.headers, time.perf_counter() - started)
+            return prepared
+
+        return self._exchange(url, timeout, prepare)
 
     def send_stream(
         self,
@@ -171,8 +158,8 @@ class Transport:
         ``NoAnswer`` once any of it may have left. Time-outs are the same ``(connect, read)`` pair; the read
         time-out also bounds each wait to write a chunk.
         """
-        started = time.perf_counter()
-        try:
+
+        def prepare() -> requests.PreparedRequest:
             prepared = requests.PreparedRequest()
             prepared.prepare_method(method)
             prepared.prepare_url(url, None)
@@ -180,6 +167,16 @@ class Transport:
             # A body with ``read`` is handed to urllib3 as is, which sends it in blocks as it reads them.
             prepared.body = body
             prepared.prepare_auth(None, url)
+            return prepared
+
+        return self._exchange(url, timeout, prepare)
+
+    def _exchange(self, url: str, timeout: float | None, prepare: Callable[[], requests.PreparedRequest]) -> Response:
+        """Prepare, send and read the whole answer, for :meth:`request` and :meth:`send_stream`: a failure
+        while preparing or sending maps as theirs do (``NotSent`` or ``NoAnswer``)."""
+        started = time.perf_counter()
+        try:
+            prepared = prepare()
             answer = self._session.get_adapter(prepared.url or url).send(
                 prepared,
                 timeout=(self.connect_timeout, self.read_timeout if timeout is None else timeout),
@@ -188,9 +185,12 @@ class Transport:
             )
             content = answer.content
         except requests.RequestException as exc:
+            # The failed request (our Authorization header, the token endpoint's client secret) stays with
+            # requests' exception; drop it so no error reporter that walks the cause can find a secret.
             exc.request = None
             raise _mapped(exc, urlsplit(url).hostname or "?") from exc
         except urllib3.exceptions.HTTPError as exc:
+            # requests' adapter re-raises the urllib3 errors it has no name for unwrapped (``else: raise``).
             raise NoAnswer(f"connection to {urlsplit(url).hostname} broke before an answer") from exc
         return Response(answer.status_code, content, answer.headers, time.perf_counter() - started)
 
