@@ -61,12 +61,13 @@ CLIENT_VALUE_CODES = frozenset({4001, 4003, 4008, 4009, 4012, 4014, 4016, 4021})
 #: SDP detail codes that mean our credentials lack a permission or licence: an operator must act.
 PERMISSION_CODES = frozenset({4002, 4022, 7001})
 
-#: Statuses a proxy in front of SDP answers when it lost or stopped waiting for SDP's answer (bad gateway,
-#: gateway time-out): after a create was sent, they say nothing about whether it was stored.
+#: Statuses a proxy in front of Zoho (SDP or Desk) answers when it lost or stopped waiting for Zoho's answer
+#: (bad gateway, gateway time-out): after a create was sent, they say nothing about whether it was stored.
 PROXY_GAVE_UP = frozenset({502, 504})
 #: SDP's "Internal error": the server failed while handling the call, possibly after storing the ticket.
 INTERNAL_ERROR_CODE = 4004
 
+#: The longest text of Zoho's (a message, a field name) passed on to a client, SDP's or Desk's.
 MAX_ZOHO_MESSAGE = 300
 
 #: Told to a create's caller when Zoho may hold the ticket; the queue settles it by searching Zoho.
@@ -83,7 +84,8 @@ def parse_retry_after(value: str | None, *, default: int = 1, cap: int = 60) -> 
     return default
 
 
-def _decode(body: bytes) -> Any:
+def decode_body(body: bytes) -> Any:
+    """The JSON of an answer body, or None when it is not JSON (SDP's and Desk's judges alike)."""
     try:
         return json.loads(body)
     except (ValueError, UnicodeDecodeError):
@@ -117,7 +119,8 @@ def _messages(entries: list[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
     return found
 
 
-def _text(value: Any) -> str:
+def zoho_text(value: Any) -> str:
+    """A value of Zoho's as text, cut to ``MAX_ZOHO_MESSAGE``; "" for None (SDP's and Desk's judges alike)."""
     return str(value)[:MAX_ZOHO_MESSAGE] if value is not None else ""
 
 
@@ -139,11 +142,11 @@ def _failure(http_status: int, messages: list[Mapping[str, Any]], operation: Ope
     if rejected and operation in WRITES:
         fields: dict[str, list[str]] = {}
         for m in rejected:
-            field = _text(m.get("field")) or "_ticket"
-            fields.setdefault(field, []).append(_text(m.get("message")) or f"Zoho code {m.get('status_code')}")
+            field = zoho_text(m.get("field")) or "_ticket"
+            fields.setdefault(field, []).append(zoho_text(m.get("message")) or f"Zoho code {m.get('status_code')}")
         first = rejected[0]
         return ZohoRejected(
-            f"Zoho rejected the ticket: {_text(first.get('message')) or 'invalid value'}",
+            f"Zoho rejected the ticket: {zoho_text(first.get('message')) or 'invalid value'}",
             fields=fields,
             zoho_codes=zoho_codes,
         )
@@ -180,7 +183,7 @@ def judge(http_status: int, body: bytes, operation: Operation, retry_after: str 
     """
     if http_status == 401:
         raise TokenRejected()
-    data = _decode(body)
+    data = decode_body(body)
     if http_status == 429:
         raise ZohoRateLimited(
             "Zoho is rate-limiting API calls; retry later", retry_after=parse_retry_after(retry_after, default=5)

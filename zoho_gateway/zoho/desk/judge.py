@@ -8,7 +8,6 @@ one table each (:data:`ERROR_CODES`, :func:`verdict_for_status`). No I/O.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from typing import Any, Literal
 
@@ -22,7 +21,7 @@ from ...errors import (
     ZohoRejected,
     ZohoUnavailable,
 )
-from ..parser import TokenRejected, parse_retry_after
+from ..parser import PROXY_GAVE_UP, TokenRejected, decode_body, parse_retry_after, zoho_text
 
 #: What a call does; it decides what a failure means (as for SDP, ``zoho.parser.Operation``).
 #:
@@ -97,10 +96,6 @@ FIELD_NAMES: dict[str, str] = {
     "file": "file",
 }
 
-#: Statuses a proxy in front of Desk answers when it lost or stopped waiting for Desk's answer.
-PROXY_GAVE_UP = frozenset({502, 504})
-MAX_ZOHO_MESSAGE = 300
-
 
 def verdict_for_status(status: int) -> Verdict:
     """What an HTTP status means when Desk names no errorCode we know."""
@@ -136,12 +131,14 @@ def field_errors(data: Any) -> dict[str, list[str]]:
             entries = [data]
     fields: dict[str, list[str]] = {}
     for entry in entries:
-        pointer = _text(entry.get("fieldName")).strip("/")
+        pointer = zoho_text(entry.get("fieldName")).strip("/")
         if not pointer:
             continue
         head = pointer.split("/", 1)[0]
         name = FIELD_NAMES.get(head, pointer)
-        message = _text(entry.get("errorMessage")) or _text(entry.get("message")) or _text(entry.get("errorType"))
+        message = (
+            zoho_text(entry.get("errorMessage")) or zoho_text(entry.get("message")) or zoho_text(entry.get("errorType"))
+        )
         fields.setdefault(name, []).append(message or "invalid")
     return fields
 
@@ -154,7 +151,7 @@ def desk_fields(data: Any) -> list[str]:
         entries = listed if isinstance(listed, list) else [data]
         for entry in entries:
             if isinstance(entry, Mapping) and entry.get("fieldName") is not None:
-                names.append(_text(entry.get("fieldName")).strip("/"))
+                names.append(zoho_text(entry.get("fieldName")).strip("/"))
     return names
 
 
@@ -175,7 +172,7 @@ def judge(http_status: int, body: bytes, operation: Operation, retry_after: str 
       errorCode names a refusal, and a 2xx answer that is not JSON; a 408 is ``ZohoUnavailable``;
     - ``ZohoBadResponse`` (with ``upstream_status``) for anything else: a 5xx, a refusal, a 2xx not JSON.
     """
-    data = _decode(body)
+    data = decode_body(body)
     if 200 <= http_status < 300:
         if http_status == 204 or (not body.strip() and operation not in ADDING):
             return None
@@ -215,7 +212,7 @@ def _error(
     verdict: Verdict, status: int, data: Any, code: str | None, operation: Operation, retry_after: str | None
 ) -> GatewayError:
     codes = [code] if code else []
-    message = _text(data.get("message")) if isinstance(data, Mapping) else ""
+    message = zoho_text(data.get("message")) if isinstance(data, Mapping) else ""
     if verdict == "rate_limited":
         return ZohoRateLimited(
             "Zoho Desk is rate-limiting API calls; retry later", retry_after=parse_retry_after(retry_after, default=5)
@@ -247,14 +244,3 @@ def _error(
             )
         return ZohoBadResponse("Zoho Desk failed with a server error", upstream_status=status, zoho_codes=codes)
     return ZohoBadResponse("Zoho Desk refused the call", upstream_status=status, zoho_codes=codes)
-
-
-def _decode(body: bytes) -> Any:
-    try:
-        return json.loads(body)
-    except (ValueError, UnicodeDecodeError):
-        return None
-
-
-def _text(value: Any) -> str:
-    return str(value)[:MAX_ZOHO_MESSAGE] if value is not None else ""
