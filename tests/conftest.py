@@ -26,6 +26,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.browser import CHROMIUM
 from tests.helpers import SESSION_LOG, Spec, assert_logs_clean, base_env, spec_for
 from tests.redis_server import redis_url  # noqa: F401  (re-exported fixture)
 from tests.servers import GunicornGateway, Sandbox, ThreadedGateway
@@ -102,6 +103,12 @@ def reused_gateway(module_gateway: ThreadedGateway, sandbox: Sandbox) -> Threade
     for key in [key for key in store._data if key.startswith(TicketOwners.PREFIX)]:
         store.delete(key)
     return module_gateway
+
+
+@pytest.fixture
+def browser() -> None:
+    # A browser test that skips proves nothing: ./dev test installs chromium, so its absence is a failure.
+    assert CHROMIUM is not None, "chromium is not installed: run ./dev test (or apt-get install chromium)"
 
 
 @pytest.fixture

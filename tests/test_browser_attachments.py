@@ -13,46 +13,19 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-import shutil
-import subprocess
 from collections.abc import Iterator
-from http.server import ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 import requests
 
+from tests.browser import PageServer, chromium, field
 from tests.helpers import TICKET, TIMEOUT, api_key, keys_env
-from tests.servers import QuietHTTPHandler, Sandbox, Starter, serve_in_thread, stop_server
+from tests.servers import Sandbox, Starter
 
 pytestmark = pytest.mark.usefixtures("no_secrets_in_logs")
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 EMAIL = "page.user@example.com"
-
-
-class PageServer:
-    """Serves one HTML page at ``/`` from 127.0.0.1 on a free port: the page's origin is ``self.origin``."""
-
-    def __init__(self) -> None:
-        self.html = b""
-        page = self
-
-        class Handler(QuietHTTPHandler):
-            def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
-                body = page.html if self.path == "/" else b"not found"
-                self.send_response(200 if self.path == "/" else 404)
-                self.send_header("Content-Type", "text/html; charset=utf-8")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.origin = f"http://127.0.0.1:{self._server.server_address[1]}"
-        serve_in_thread(self._server)
-
-    def stop(self) -> None:
-        stop_server(self._server)
 
 
 PAGE = """<!doctype html>
@@ -107,47 +80,11 @@ const auth = {"Authorization": "Bearer " + KEY};
 
 
 @pytest.fixture
-def browser() -> None:
-    # A browser test that skips proves nothing: ./dev test installs chromium, so its absence is a failure.
-    assert CHROMIUM is not None, "chromium is not installed: run ./dev test (or apt-get install chromium)"
-
-
-@pytest.fixture
 def page_server() -> Iterator[list[PageServer]]:
     started: list[PageServer] = []
     yield started
     for server in started:
         server.stop()
-
-
-def chromium(url: str, profile: Path) -> str:
-    """Headless Chromium on ``url`` with a fresh profile; the DOM once the page's script is done."""
-    assert CHROMIUM is not None
-    command = [
-        CHROMIUM,
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--disable-extensions",
-        f"--user-data-dir={profile}",
-        "--virtual-time-budget=20000",
-        "--dump-dom",
-        url,
-    ]
-    done = subprocess.run(command, capture_output=True, text=True, timeout=90)
-    assert done.returncode == 0, done.stderr[-2000:]
-    return done.stdout
-
-
-def field(dom: str, element_id: str) -> str:
-    found = re.search(rf'id="{re.escape(element_id)}">([^<]*)<', dom)
-    assert found, (element_id, dom[-3000:])
-    return found.group(1)
 
 
 def test_a_page_creates_a_ticket_with_a_screenshot_then_lists_my_tickets(
@@ -167,7 +104,7 @@ def test_a_page_creates_a_ticket_with_a_screenshot_then_lists_my_tickets(
     )
     page.html = html.encode()
 
-    dom = chromium(f"{page.origin}/", tmp_path / "profile")
+    dom = chromium(f"{page.origin}/", tmp_path / "profile", "--dump-dom", virtual_ms=20000, timeout=90)
     assert field(dom, "done") == "done", dom
     assert field(dom, "error") == "none", dom
     assert field(dom, "create-status") == "201"

@@ -12,50 +12,24 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
-import subprocess
 from collections.abc import Callable, Iterator
-from http.server import ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import pytest
 import requests
 
+from tests.browser import PageServer, field
+from tests.browser import chromium as headless_chromium
 from tests.helpers import TICKET, api_key, bearer, keys_env
-from tests.servers import QuietHTTPHandler, Sandbox, Starter, ThreadedGateway, serve_in_thread, stop_server
+from tests.servers import Sandbox, Starter, ThreadedGateway
 
 pytestmark = pytest.mark.usefixtures("no_secrets_in_logs")
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 #: Headers a page sends: ``Prefer: respond-async`` on a create (issue 10), ``If-Match`` on an update.
 ALLOW_HEADERS = {"authorization", "content-type", "idempotency-key", "x-request-id", "prefer", "if-match"}
 #: Headers a page reads: a 201's or 202's ``Location`` and ``Preference-Applied`` among them.
 EXPOSE_HEADERS = {"x-request-id", "retry-after", "idempotent-replayed", "location", "preference-applied"}
-
-
-class PageServer:
-    """Serves one HTML page at ``/`` from 127.0.0.1 on a free port: the page's origin is ``self.origin``."""
-
-    def __init__(self) -> None:
-        self.html = b""
-        page = self
-
-        class Handler(QuietHTTPHandler):
-            def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
-                body = page.html if self.path == "/" else b"not found"
-                self.send_response(200 if self.path == "/" else 404)
-                self.send_header("Content-Type", "text/html; charset=utf-8")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.origin = f"http://127.0.0.1:{self._server.server_address[1]}"
-        serve_in_thread(self._server)
-
-    def stop(self) -> None:
-        stop_server(self._server)
 
 
 @pytest.fixture
@@ -151,34 +125,8 @@ def page_for(gateway_url: str) -> bytes:
 
 
 def chromium(url: str, profile: Path, *extra: str) -> str:
-    """Run headless Chromium on ``url`` with a fresh profile; returns stdout (the DOM with --dump-dom)."""
-    assert CHROMIUM is not None
-    command = [
-        CHROMIUM,
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--disable-extensions",
-        "--hide-scrollbars",
-        f"--user-data-dir={profile}",
-        "--virtual-time-budget=15000",
-        *extra,
-        url,
-    ]
-    done = subprocess.run(command, capture_output=True, text=True, timeout=60)
-    assert done.returncode == 0, done.stderr[-2000:]
-    return done.stdout
-
-
-def field(dom: str, element_id: str) -> str:
-    found = re.search(rf'id="{re.escape(element_id)}">([^<]*)<', dom)
-    assert found, (element_id, dom[-3000:])
-    return found.group(1)
+    """Headless Chromium on ``url`` (scrollbars hidden for the screenshots); stdout (the DOM with --dump-dom)."""
+    return headless_chromium(url, profile, "--hide-scrollbars", *extra, virtual_ms=15000, timeout=60)
 
 
 # --- on the wire -------------------------------------------------------------------------------------------
@@ -252,12 +200,6 @@ def test_without_cors_origins_no_origin_is_allowed(make_gateway: Starter) -> Non
 
 
 # --- in a real browser -------------------------------------------------------------------------------------
-
-
-@pytest.fixture
-def browser() -> None:
-    # A browser test that skips proves nothing: ./dev test installs chromium, so its absence is a failure.
-    assert CHROMIUM is not None, "chromium is not installed: run ./dev test (or apt-get install chromium)"
 
 
 def test_a_page_on_an_allowed_origin_creates_and_reads_a_ticket(
