@@ -225,3 +225,12 @@ def text_forms(text: str) -> frozenset[str]:
 def same_text(sent: str, stored: str) -> bool:
     """Whether ``stored`` (Zoho's description, plain or HTML) is the description ``sent`` (plain text)."""
     return not text_forms(sent).isdisjoint(text_forms(stored))
+
+
+def same_field(stored: Any, sent: str) -> bool:
+    """Equal ignoring case, runs of spaces and HTML escaping, as loosely as the helpdesk's search may compare
+    (SDP's ``is``, Desk's search); a field Zoho left out (or null) cannot disprove the match its criterion made."""
+    if not isinstance(stored, str):
+        return True
+    forms = {form.casefold() for form in text_forms(stored)}
+    return not forms.isdisjoint(form.casefold() for form in text_forms(sent))

@@ -29,6 +29,7 @@ import time
 from collections.abc import Sequence
 from typing import Protocol
 
+from ..errors import GatewayError, ZohoRejected
 from .model import (
     Attachment,
     FullTicket,
@@ -69,6 +70,14 @@ def created_window_ms(sent_at: float) -> tuple[int, int]:
     # min(): a wall clock stepped back since the send must not turn the window inside out.
     start_ms = min(int((sent_at - WINDOW_BEFORE_SEND) * 1000), end_ms)
     return start_ms, end_ms
+
+
+def is_refusal(exc: GatewayError) -> bool:
+    """Whether Zoho answered a refusal (a value refused, a 4xx) rather than failing or answering nonsense."""
+    if isinstance(exc, ZohoRejected):
+        return True
+    status = exc.extra.get("upstream_status")
+    return isinstance(status, int) and 400 <= status < 500
 
 
 class HelpdeskService(Protocol):

@@ -29,7 +29,7 @@ from .model import (
     Upload,
 )
 from .parser import simplify
-from .service import MAX_LIST_PAGES, MAX_PAGES, HelpdeskService, created_window_ms
+from .service import MAX_LIST_PAGES, MAX_PAGES, HelpdeskService, created_window_ms, is_refusal
 from .transform import close_input_data, note_input_data, resolution_input_data, to_input_data, update_input_data
 
 log = logging.getLogger("zoho_gateway.zoho")
@@ -192,7 +192,7 @@ class TicketService:
             with _renamed(CLOSE_FIELDS):
                 entity = self._client.close_request(ticket_id, close_input_data(comments))
         except (ZohoRejected, ZohoBadResponse) as exc:
-            if not _refused(exc):
+            if not is_refusal(exc):
                 raise
             current = self._client.get_request(ticket_id)
             if not entities.is_closed(current):
@@ -274,9 +274,9 @@ class TicketService:
         carries them, in case Zoho ignored a criterion it does not support. The description is not a
         criterion: rows that lack it (list views may trim it) are read in full.
         """
-        if not _same_field(_requester_email(entity), ticket["requester_email"]):
+        if not search.same_field(_requester_email(entity), ticket["requester_email"]):
             return False
-        if not _same_field(entity.get("subject"), ticket["subject"]):
+        if not search.same_field(entity.get("subject"), ticket["subject"]):
             return False
         description = entity.get("description")
         if not isinstance(description, str):
@@ -304,14 +304,6 @@ class _renamed:
             exc.fields = fields
 
 
-def _refused(exc: ZohoRejected | ZohoBadResponse) -> bool:
-    """Whether Zoho answered a refusal (a 4xx, or a value refused) rather than failing or answering nonsense."""
-    if isinstance(exc, ZohoRejected):
-        return True
-    status = exc.extra.get("upstream_status")
-    return isinstance(status, int) and 400 <= status < 500
-
-
 def _conforms(service: TicketService) -> HelpdeskService:
     """Makes mypy check that TicketService implements the HelpdeskService protocol."""
     return service
@@ -326,15 +318,6 @@ def _blames(exc: ZohoRejected, field: str | None) -> bool:
 def _requester_email(entity: Mapping[str, Any]) -> Any:
     requester = entity.get("requester")
     return requester.get("email_id") if isinstance(requester, Mapping) else None
-
-
-def _same_field(stored: Any, sent: str) -> bool:
-    """Equal ignoring case, runs of spaces and HTML escaping, as loosely as SDP's ``is`` may compare; a field
-    Zoho left out (or null) cannot disprove the match its criterion made."""
-    if not isinstance(stored, str):
-        return True
-    forms = {form.casefold() for form in search.text_forms(stored)}
-    return not forms.isdisjoint(form.casefold() for form in search.text_forms(sent))
 
 
 def _holds_ref(entity: Mapping[str, Any], field: str, ref: str) -> bool:

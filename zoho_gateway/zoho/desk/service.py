@@ -38,8 +38,8 @@ from ..model import (
     Upload,
 )
 from ..retry import RetryPolicy
-from ..search import same_text, text_forms
-from ..service import MAX_LIST_PAGES, MAX_PAGES, HelpdeskService, created_window_ms
+from ..search import same_field, same_text, text_forms
+from ..service import MAX_LIST_PAGES, MAX_PAGES, HelpdeskService, created_window_ms, is_refusal
 from ..transport import Transport
 from . import wire
 from .client import DeskClient
@@ -238,7 +238,7 @@ class DeskService:
         try:
             self._client.call("PATCH", self._client.url("tickets", ticket_id), "close", wire.close_body(resolution))
         except (ZohoRejected, ZohoBadResponse) as exc:
-            if not _refused(exc) or resolution is not None:
+            if not is_refusal(exc) or resolution is not None:
                 raise
             current = self._read(ticket_id, FULL_INCLUDE)
             if str(current.get("status", "")).lower() != "closed":
@@ -403,9 +403,9 @@ class DeskService:
     def _same_content(self, row: Mapping[str, Any], ticket: NewTicket) -> bool:
         """Whether the row is ``ticket``: email and subject checked again (Desk's subject search matches a part),
         then the description, read in full when the row lacks it."""
-        if not _same_field(row.get("email"), ticket["requester_email"]):
+        if not same_field(row.get("email"), ticket["requester_email"]):
             return False
-        if not _same_field(row.get("subject"), ticket["subject"]):
+        if not same_field(row.get("subject"), ticket["subject"]):
             return False
         description = row.get("description")
         if not isinstance(description, str):
@@ -428,19 +428,11 @@ class _nothing_created:
             return
         if isinstance(exc, (ZohoUnavailable, ZohoRejected, ZohoAuthFailed)):
             return
-        if isinstance(exc, ZohoBadResponse) and _refused(exc):
+        if isinstance(exc, ZohoBadResponse) and is_refusal(exc):
             return
         raise ZohoUnavailable(
             f"Zoho Desk failed before the ticket was sent ({exc.code}); no ticket was created", retry_after=5
         ) from exc
-
-
-def _refused(exc: GatewayError) -> bool:
-    """Whether Desk answered a refusal (a value refused, a 4xx) rather than failing or answering nonsense."""
-    if isinstance(exc, ZohoRejected):
-        return True
-    status = exc.extra.get("upstream_status")
-    return isinstance(status, int) and 400 <= status < 500
 
 
 def _added(record: Any, what: str) -> str:
@@ -472,13 +464,6 @@ def _matches(filters: Mapping[str, str]) -> Callable[[Mapping[str, Any]], bool]:
         return True
 
     return keep
-
-
-def _same_field(stored: Any, sent: str) -> bool:
-    if not isinstance(stored, str):
-        return True
-    forms = {form.casefold() for form in text_forms(stored)}
-    return not forms.isdisjoint(form.casefold() for form in text_forms(sent))
 
 
 def _holds_ref(row: Mapping[str, Any], field: str, ref: str) -> bool:
