@@ -83,8 +83,11 @@ class Unauthorized(GatewayError):
 
 
 class Forbidden(GatewayError):
-    status, code, summary = 403, "forbidden", "The API key lacks a scope this route needs"
-    meaning = "your API key is valid but lacks the scope this route needs; `details.scope` names it"
+    status, code, summary = 403, "forbidden", "The API key may not do this"
+    meaning = (
+        "your API key is valid but lacks the scope this route needs (`details.scope` names it), "
+        "or may not use this portal (`details.portal`)"
+    )
 
 
 class RouteNotFound(GatewayError):
